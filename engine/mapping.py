@@ -1,0 +1,205 @@
+"""Colour mappings: how a harmonizer's answer is carried from its working size to any resolution.
+
+A harmonizer looks at a small copy of the composite and answers with a *mapping* from composite
+colours to harmonized colours. A mapping is a function of a pixel's colour and (for local
+mappings) of its position in the working crop, so it is applied to the full-resolution pixels
+directly: edges and texture come from the original image, never from an upscaled output.
+
+Positions are normalised to the working crop: ``(0, 0)`` is its top-left corner and ``(1, 1)``
+its bottom-right one. A :class:`Window` says where a block of pixels lies in those coordinates.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from engine.color import lab_to_rgb, rgb_to_lab
+
+AFFINE_PARAMS = 12  # a 3x4 matrix per position: rows are output channels, the last column an offset
+
+
+@dataclass(frozen=True)
+class Window:
+    """The rectangle a block of pixels covers, in normalised crop coordinates."""
+
+    top: float = 0.0
+    left: float = 0.0
+    bottom: float = 1.0
+    right: float = 1.0
+
+
+class ColourMapping(ABC):
+    """A batch of colour mappings, one per image."""
+
+    @abstractmethod
+    def apply(self, rgb: torch.Tensor, window: Window = Window()) -> torch.Tensor:
+        """Map colours.
+
+        Args:
+            rgb: ``(B, 3, H, W)`` colours in ``[0, 1]`` covering ``window`` of the crop.
+            window: where the pixels lie in the working crop.
+
+        Returns:
+            ``(B, 3, H, W)`` mapped colours (not clipped; callers clip).
+        """
+
+    @abstractmethod
+    def to(self, device: torch.device | str, dtype: torch.dtype = torch.float32) -> ColourMapping:
+        """The same mapping with its parameters on another device or dtype."""
+
+
+def identity_affine(batch: int = 1, device: torch.device | str = "cpu") -> torch.Tensor:
+    """``(batch, 12)`` parameters of the identity colour transform."""
+    eye = torch.eye(3, 4, device=device).reshape(AFFINE_PARAMS)
+    return eye.expand(batch, AFFINE_PARAMS).clone()
+
+
+def apply_affine(rgb: torch.Tensor, coeffs: torch.Tensor) -> torch.Tensor:
+    """Apply per-pixel (or broadcast) 3x4 affine colour transforms.
+
+    Args:
+        rgb: ``(B, 3, H, W)``.
+        coeffs: ``(B, 12, H, W)`` or ``(B, 12, 1, 1)``.
+    """
+    b = rgb.shape[0]
+    a = coeffs.reshape(b, 3, 4, *coeffs.shape[-2:])
+    return (a[:, :, :3] * rgb.unsqueeze(1)).sum(2) + a[:, :, 3]
+
+
+def _window_grid(window: Window, height: int, width: int, device: torch.device) -> torch.Tensor:
+    """Sampling grid (1, H, W, 2) of pixel centres in ``grid_sample``'s [-1, 1] convention."""
+    ys = window.top + (torch.arange(height, device=device) + 0.5) / height * (window.bottom - window.top)
+    xs = window.left + (torch.arange(width, device=device) + 0.5) / width * (window.right - window.left)
+    gy, gx = torch.meshgrid(ys * 2 - 1, xs * 2 - 1, indexing="ij")
+    return torch.stack((gx, gy), dim=-1).unsqueeze(0)
+
+
+class AffineGridMapping(ColourMapping):
+    """Spatially varying affine colour transforms on a coarse grid, interpolated bilinearly.
+
+    Args:
+        coeffs: ``(B, 12, GH, GW)`` parameters; grid nodes sit at cell centres of a ``GH x GW``
+            partition of the crop. A ``1 x 1`` grid is a global affine transform.
+    """
+
+    def __init__(self, coeffs: torch.Tensor) -> None:
+        if coeffs.dim() != 4 or coeffs.shape[1] != AFFINE_PARAMS:
+            raise ValueError(f"expected coefficients of shape (B, 12, GH, GW), got {tuple(coeffs.shape)}")
+        self.coeffs = coeffs
+
+    def coefficients_at(self, window: Window, height: int, width: int) -> torch.Tensor:
+        """``(B, 12, height, width)`` parameters at the pixel centres of ``window``."""
+        gh, gw = self.coeffs.shape[-2:]
+        if gh == 1 and gw == 1:
+            return self.coeffs
+        full = window == Window()
+        if full:
+            return F.interpolate(self.coeffs, size=(height, width), mode="bilinear", align_corners=False)
+        grid = _window_grid(window, height, width, self.coeffs.device).to(self.coeffs.dtype)
+        grid = grid.expand(self.coeffs.shape[0], -1, -1, -1)
+        return F.grid_sample(self.coeffs, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+    def apply(self, rgb: torch.Tensor, window: Window = Window()) -> torch.Tensor:
+        coeffs = self.coefficients_at(window, rgb.shape[-2], rgb.shape[-1])
+        return apply_affine(rgb, coeffs.to(rgb.dtype))
+
+    def to(self, device: torch.device | str, dtype: torch.dtype = torch.float32) -> AffineGridMapping:
+        return AffineGridMapping(self.coeffs.to(device=device, dtype=dtype))
+
+
+class LabStatsMapping(ColourMapping):
+    """A per-channel linear transform in CIE Lab (the classical statistics transfer).
+
+    Args:
+        scale: ``(B, 3)`` multipliers of L, a, b.
+        shift: ``(B, 3)`` offsets added after scaling.
+    """
+
+    def __init__(self, scale: torch.Tensor, shift: torch.Tensor) -> None:
+        if scale.shape != shift.shape or scale.dim() != 2 or scale.shape[1] != 3:
+            raise ValueError(f"expected scale and shift of shape (B, 3), got {tuple(scale.shape)}, {tuple(shift.shape)}")
+        self.scale = scale
+        self.shift = shift
+
+    def apply(self, rgb: torch.Tensor, window: Window = Window()) -> torch.Tensor:
+        lab = rgb_to_lab(rgb)
+        lab = lab * self.scale[:, :, None, None].to(lab) + self.shift[:, :, None, None].to(lab)
+        return lab_to_rgb(lab)
+
+    def to(self, device: torch.device | str, dtype: torch.dtype = torch.float32) -> LabStatsMapping:
+        return LabStatsMapping(self.scale.to(device=device, dtype=dtype), self.shift.to(device=device, dtype=dtype))
+
+
+class ChainMapping(ColourMapping):
+    """Mappings applied one after another, first to last."""
+
+    def __init__(self, *mappings: ColourMapping) -> None:
+        self.mappings = mappings
+
+    def apply(self, rgb: torch.Tensor, window: Window = Window()) -> torch.Tensor:
+        for mapping in self.mappings:
+            rgb = mapping.apply(rgb, window)
+        return rgb
+
+    def to(self, device: torch.device | str, dtype: torch.dtype = torch.float32) -> ChainMapping:
+        return ChainMapping(*(m.to(device, dtype) for m in self.mappings))
+
+
+def fit_affine_grid(
+    source: torch.Tensor,
+    target: torch.Tensor,
+    mask: torch.Tensor,
+    grid: int = 16,
+    smoothness: float = 1e-3,
+) -> AffineGridMapping:
+    """Fit local affine colour models from ``source`` to ``target`` over the foreground.
+
+    Guided-filter style: each grid node solves a weighted ridge regression over the foreground
+    pixels of its neighbourhood (its cell and half of each neighbour), pulled towards the affine
+    fitted on the whole foreground. Cells with little foreground or flat colour follow the
+    global fit instead of guessing.
+
+    Args:
+        source: ``(B, 3, H, W)`` composite colours.
+        target: ``(B, 3, H, W)`` harmonized colours at the same size.
+        mask: ``(B, 1, H, W)`` foreground weights in ``[0, 1]``.
+        grid: number of grid cells along each side.
+        smoothness: ridge weight towards the global fit (and the global fit towards identity).
+
+    Returns:
+        An :class:`AffineGridMapping` with a ``grid x grid`` coefficient grid.
+    """
+    if source.shape != target.shape or source.shape[1] != 3 or mask.shape[1] != 1:
+        raise ValueError(f"shapes differ: source {tuple(source.shape)}, target {tuple(target.shape)}, mask {tuple(mask.shape)}")
+    b = source.shape[0]
+    ones = torch.ones_like(source[:, :1])
+    x = torch.cat((source, ones), dim=1)  # (B, 4, H, W)
+    w = mask.clamp(0, 1)
+    # Per-pixel moments: x x^T (16) and x y^T (12), weighted by the mask.
+    xx = (x.unsqueeze(2) * x.unsqueeze(1)).flatten(1, 2) * w
+    xy = (x.unsqueeze(2) * target.unsqueeze(1)).flatten(1, 2) * w
+    moments = torch.cat((xx, xy), dim=1)
+
+    eye4 = torch.eye(4, device=source.device, dtype=source.dtype)
+    identity = eye4[:3].T.expand(b, 4, 3)  # A^T of the identity transform
+
+    def solve(m: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
+        # m: (B, 28, ...) moments flattened to (B, N, 28); prior: (B, N, 4, 3) broadcast A^T.
+        sxx = m[:, :16].reshape(b, 4, 4, -1).permute(0, 3, 1, 2)
+        sxy = m[:, 16:].reshape(b, 4, 3, -1).permute(0, 3, 1, 2)
+        at = torch.linalg.solve(sxx + smoothness * eye4, sxy + smoothness * prior)
+        return at  # (B, N, 4, 3)
+
+    # The global fit averages over the foreground only; local cells average over all their
+    # pixels, so a cell with little foreground has weak moments and leans on the global fit.
+    fg_weight = w.sum(dim=(2, 3)).clamp(min=1e-6)
+    global_moments = moments.sum(dim=(2, 3)) / fg_weight
+    global_at = solve(global_moments.unsqueeze(-1), identity.unsqueeze(1))  # (B, 1, 4, 3)
+    cells = F.adaptive_avg_pool2d(moments, grid * 2)
+    cells = F.avg_pool2d(F.pad(cells, (1, 1, 1, 1), mode="replicate"), kernel_size=4, stride=2)
+    local_at = solve(cells.flatten(2), global_at)  # (B, G*G, 4, 3)
+    coeffs = local_at.transpose(2, 3).reshape(b, grid, grid, AFFINE_PARAMS).permute(0, 3, 1, 2)
+    return AffineGridMapping(coeffs.contiguous())

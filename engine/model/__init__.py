@@ -1,0 +1,1 @@
+"""The SCS-Co generator and its building blocks."""

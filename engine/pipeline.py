@@ -1,0 +1,158 @@
+"""Full-resolution harmonization of one composite of any size and aspect ratio.
+
+The harmonizer sees a square working-size copy of the composite, or of a crop around the
+foreground when the foreground is small, and answers with a colour mapping. The mapping is then
+applied to the original pixels inside the foreground's bounding box, in row chunks that bound
+memory, and blended with the mask. Pixels outside the mask are copied bit for bit.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+from engine.harmonizer import Harmonizer
+from engine.mapping import ColourMapping, Window
+
+CHUNK_PIXELS = 1 << 20  # full-resolution pixels mapped per step
+CONTEXT = 1.0  # background margin around a small foreground, in foreground box sizes
+
+
+@dataclass(frozen=True)
+class Box:
+    """A pixel rectangle, ``top``/``left`` inclusive, ``bottom``/``right`` exclusive."""
+
+    top: int
+    left: int
+    bottom: int
+    right: int
+
+    @property
+    def height(self) -> int:
+        return self.bottom - self.top
+
+    @property
+    def width(self) -> int:
+        return self.right - self.left
+
+
+def foreground_box(mask: np.ndarray) -> Box | None:
+    """Bounding box of the mask's non-zero pixels, or None when it has none."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(mask[rows[0] : rows[-1] + 1].any(axis=0))
+    return Box(int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1)
+
+
+def _span(start: int, stop: int, margin: int, limit: int) -> tuple[int, int]:
+    """Grow ``[start, stop)`` by ``margin`` each side, shifted (not cut) to stay in ``[0, limit)``."""
+    length = min(stop - start + 2 * margin, limit)
+    begin = min(max(start - margin, 0), limit - length)
+    return begin, begin + length
+
+
+def working_crop(box: Box, height: int, width: int, context: float = CONTEXT) -> Box:
+    """The part of the image the harmonizer looks at: the foreground plus background context."""
+    margin = int(round(context * max(box.height, box.width)))
+    top, bottom = _span(box.top, box.bottom, margin, height)
+    left, right = _span(box.left, box.right, margin, width)
+    return Box(top, left, bottom, right)
+
+
+def _check_inputs(composite: np.ndarray, mask: np.ndarray, strength: float) -> None:
+    if composite.ndim != 3 or composite.shape[2] != 3 or composite.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f"composite must be an (H, W, 3) uint8 or uint16 array, got {composite.shape} {composite.dtype}")
+    if mask.shape != composite.shape[:2]:
+        raise ValueError(
+            f"mask is {mask.shape[1]}x{mask.shape[0]} but the composite is "
+            f"{composite.shape[1]}x{composite.shape[0]}; resize the mask to match"
+        )
+    if not np.isfinite(mask).all():
+        raise ValueError("mask contains NaN or infinite values")
+    if not 0.0 <= strength <= 1.0:
+        raise ValueError(f"strength must be between 0 and 1, got {strength}")
+
+
+def _to_tensor(pixels: np.ndarray, device: torch.device) -> torch.Tensor:
+    """``(H, W, C)`` uint8/uint16/float array -> ``(1, C, H, W)`` float32 in ``[0, 1]``."""
+    scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(pixels.dtype, 1.0)
+    tensor = torch.from_numpy(np.ascontiguousarray(pixels)).to(device)
+    if tensor.dim() == 2:
+        tensor = tensor.unsqueeze(-1)
+    return tensor.permute(2, 0, 1).unsqueeze(0).float() / scale
+
+
+def predict_crop_mapping(
+    harmonizer: Harmonizer, composite: np.ndarray, mask: np.ndarray, crop: Box
+) -> ColourMapping:
+    """Ask the harmonizer about a working-size copy of ``crop``."""
+    size = (harmonizer.working_size, harmonizer.working_size)
+    rgb = cv2.resize(composite[crop.top : crop.bottom, crop.left : crop.right], size, interpolation=cv2.INTER_AREA)
+    small_mask = cv2.resize(mask[crop.top : crop.bottom, crop.left : crop.right], size, interpolation=cv2.INTER_AREA)
+    device = harmonizer.device
+    mapping = harmonizer.predict_mapping(_to_tensor(rgb, device), _to_tensor(np.clip(small_mask, 0, 1), device))
+    return mapping.to(device, torch.float32)
+
+
+def apply_mapping(
+    mapping: ColourMapping,
+    composite: np.ndarray,
+    mask: np.ndarray,
+    box: Box,
+    crop: Box,
+    device: torch.device,
+    strength: float = 1.0,
+) -> np.ndarray:
+    """Map the pixels of ``box`` at full resolution and blend them in; everything else is copied."""
+    result = composite.copy()
+    scale = 255.0 if composite.dtype == np.uint8 else 65535.0
+    rows_per_chunk = max(1, CHUNK_PIXELS // max(box.width, 1))
+    left = (box.left - crop.left) / crop.width
+    right = (box.right - crop.left) / crop.width
+    for top in range(box.top, box.bottom, rows_per_chunk):
+        bottom = min(top + rows_per_chunk, box.bottom)
+        original = composite[top:bottom, box.left : box.right]
+        weight = mask[top:bottom, box.left : box.right]
+        window = Window((top - crop.top) / crop.height, left, (bottom - crop.top) / crop.height, right)
+        with torch.inference_mode():
+            x = _to_tensor(original, device)
+            mapped = mapping.apply(x, window).clamp_(0, 1)
+            alpha = _to_tensor(weight, device).clamp_(0, 1) * strength
+            blended = (x + alpha * (mapped - x)).mul_(scale).round_()
+            pixels = blended.squeeze(0).permute(1, 2, 0).cpu().numpy().astype(composite.dtype)
+        inside = (weight > 0)[..., None]
+        result[top:bottom, box.left : box.right] = np.where(inside, pixels, original)
+    return result
+
+
+def harmonize_array(
+    harmonizer: Harmonizer,
+    composite: np.ndarray,
+    mask: np.ndarray,
+    strength: float = 1.0,
+    context: float = CONTEXT,
+) -> np.ndarray:
+    """Harmonize a full-resolution composite.
+
+    Args:
+        harmonizer: what predicts the colour mapping.
+        composite: ``(H, W, 3)`` uint8 or uint16 RGB.
+        mask: ``(H, W)`` float foreground weights in ``[0, 1]``.
+        strength: blend between the composite (0) and the harmonized foreground (1).
+        context: background margin around a small foreground, in foreground box sizes.
+
+    Returns:
+        ``(H, W, 3)`` array of ``composite``'s dtype; background pixels are bit-identical.
+    """
+    _check_inputs(composite, mask, strength)
+    mask = mask.astype(np.float32, copy=False)
+    box = foreground_box(mask > 0)
+    if box is None or strength == 0.0:
+        return composite.copy()
+    height, width = mask.shape
+    crop = working_crop(box, height, width, context)
+    mapping = predict_crop_mapping(harmonizer, composite, mask, crop)
+    return apply_mapping(mapping, composite, mask, box, crop, harmonizer.device, strength)

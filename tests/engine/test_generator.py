@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from engine.classical import classical_harmonize
+from engine.mapping import ColourMapping
+from engine.model.generator import GeneratorConfig, SCSCoGenerator
+
+TINY = dict(width=4, max_width=8, depth=3, working_size=32, grid=8, bain_key_dim=4, bain_pool=4)
+
+
+def _inputs(batch: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    torch.manual_seed(0)
+    composite = torch.rand(batch, 3, 32, 32)
+    mask = torch.zeros(batch, 1, 32, 32)
+    mask[:, :, 8:20, 10:26] = 1.0
+    return composite, mask
+
+
+@pytest.mark.parametrize("head", ["mapping", "rgb"])
+def test_untrained_model_returns_its_base(head: str) -> None:
+    composite, mask = _inputs()
+    model = SCSCoGenerator(GeneratorConfig(head=head, **TINY)).eval()
+    out = model(composite, mask)
+    assert out["harmonized"].shape == composite.shape
+    assert torch.allclose(out["harmonized"], classical_harmonize(composite, mask), atol=1e-5)
+
+
+@pytest.mark.parametrize("head", ["mapping", "rgb"])
+def test_background_is_untouched_and_gradients_reach_every_layer(head: str) -> None:
+    composite, mask = _inputs()
+    model = SCSCoGenerator(GeneratorConfig(head=head, **TINY))
+    with torch.no_grad():  # move the zero-initialised heads off zero so every path carries gradient
+        for p in model.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    out = model(composite, mask)["harmonized"]
+    background = (mask == 0).expand_as(out)
+    assert torch.equal(out[background], composite[background])
+    out.sum().backward()
+    assert all(p.grad is not None for p in model.parameters())
+
+
+def test_mapping_head_answers_with_a_full_resolution_mapping() -> None:
+    composite, mask = _inputs(1)
+    model = SCSCoGenerator(GeneratorConfig(**TINY)).eval()
+    with torch.no_grad():
+        model.local_head.bias.add_(torch.linspace(-0.05, 0.05, 12))
+        out = model(composite, mask)
+    mapping = out["mapping"]
+    assert isinstance(mapping, ColourMapping)
+    inside = mask.bool().expand_as(composite)
+    assert torch.allclose(mapping.apply(composite).clamp(0, 1)[inside], out["harmonized"][inside], atol=1e-5)
+
+
+def test_degenerate_masks_give_finite_outputs() -> None:
+    model = SCSCoGenerator(GeneratorConfig(**TINY)).eval()
+    composite = torch.rand(2, 3, 32, 32)
+    mask = torch.stack((torch.zeros(1, 32, 32), torch.ones(1, 32, 32)))
+    out = model(composite, mask)["harmonized"]
+    assert torch.isfinite(out).all()
+    assert torch.equal(out[0], composite[0])
+
+
+def test_default_configuration_is_small() -> None:
+    model = SCSCoGenerator()
+    assert sum(p.numel() for p in model.parameters()) < 2_000_000
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        (dict(head="gan"), "head"),
+        (dict(working_size=100), "divisible"),
+        (dict(grid=12), "grid"),
+        (dict(bain_levels=9), "bain_levels"),
+    ],
+)
+def test_invalid_configurations_are_explained(settings: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        GeneratorConfig(**settings)
+
+
+def test_config_round_trips_and_rejects_unknown_keys() -> None:
+    config = GeneratorConfig(**TINY)
+    assert GeneratorConfig.from_dict(config.to_dict()) == config
+    with pytest.raises(ValueError, match="colour_space"):
+        GeneratorConfig.from_dict({**config.to_dict(), "colour_space": "lab"})
+
+
+def test_wrong_input_size_is_rejected() -> None:
+    model = SCSCoGenerator(GeneratorConfig(**TINY))
+    with pytest.raises(ValueError, match=r"\(B, 3, 32, 32\)"):
+        model(torch.rand(1, 3, 64, 64), torch.rand(1, 1, 64, 64))

@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from engine.harmonizer import ClassicalHarmonizer, NetworkHarmonizer
+from engine.model.generator import GeneratorConfig, SCSCoGenerator
+from engine.pipeline import Box, foreground_box, harmonize_array, working_crop
+
+TINY = dict(width=4, max_width=8, depth=3, working_size=32, grid=8, bain_key_dim=4, bain_pool=4)
+
+
+def _scene(height: int = 90, width: int = 160, dtype: type = np.uint8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A textured real photo stand-in, a tinted foreground, and its mask."""
+    rng = np.random.default_rng(0)
+    peak = np.iinfo(dtype).max
+    base = np.clip(rng.normal(0.45, 0.12, (height, width, 3)), 0, 1)
+    real = (base * peak).round().astype(dtype)
+    mask = np.zeros((height, width), np.float32)
+    mask[height // 4 : 3 * height // 4, width // 3 : 2 * width // 3] = 1.0
+    tinted = np.clip(base * np.array([1.5, 0.9, 0.6]), 0, 1)
+    composite = np.where(mask[..., None] > 0, (tinted * peak).round().astype(dtype), real)
+    return composite, mask, real
+
+
+@pytest.fixture(params=["classical", "mapping", "rgb"])
+def harmonizer(request: pytest.FixtureRequest):
+    if request.param == "classical":
+        return ClassicalHarmonizer()
+    torch.manual_seed(0)
+    return NetworkHarmonizer(SCSCoGenerator(GeneratorConfig(head=request.param, **TINY)), request.param)
+
+
+@pytest.mark.parametrize("shape", [(90, 160), (201, 37), (7, 5)])
+def test_output_has_input_size_and_background_is_bit_identical(harmonizer, shape: tuple[int, int]) -> None:
+    composite, mask, real = _scene(*shape)
+    out = harmonize_array(harmonizer, composite, mask)
+    assert out.shape == composite.shape and out.dtype == composite.dtype
+    assert np.array_equal(out[mask == 0], composite[mask == 0])
+
+
+def test_tinted_foreground_gets_closer_to_the_real_photo(harmonizer) -> None:
+    composite, mask, real = _scene()
+    out = harmonize_array(harmonizer, composite, mask)
+    fg = mask > 0
+    err_before = np.abs(composite[fg].astype(float) - real[fg]).mean()
+    err_after = np.abs(out[fg].astype(float) - real[fg]).mean()
+    assert err_after < 0.5 * err_before
+
+
+def test_sixteen_bit_input_stays_sixteen_bit() -> None:
+    composite, mask, real = _scene(dtype=np.uint16)
+    out = harmonize_array(ClassicalHarmonizer(), composite, mask)
+    assert out.dtype == np.uint16
+    assert np.array_equal(out[mask == 0], composite[mask == 0])
+    assert len(np.unique(out[mask > 0] % 256)) > 200  # fine levels survive, not 8-bit steps
+
+
+def test_fine_texture_survives_full_resolution() -> None:
+    """The mapping is applied to full-resolution pixels: a 1-pixel checkerboard stays sharp."""
+    composite, mask, _ = _scene(400, 600)
+    checker = ((np.indices(mask.shape).sum(0) % 2) * 60).astype(np.int16)[..., None]
+    composite = np.clip(composite.astype(np.int16) + np.where(mask[..., None] > 0, checker - 30, 0), 0, 255).astype(np.uint8)
+    out = harmonize_array(ClassicalHarmonizer(), composite, mask).astype(float)
+    fg = out[100:300, 200:400].mean(axis=2)
+    neighbour_contrast = np.abs(np.diff(fg, axis=1)).mean()
+    assert neighbour_contrast > 30
+
+
+def test_empty_mask_and_zero_strength_return_the_composite(harmonizer) -> None:
+    composite, mask, _ = _scene()
+    assert np.array_equal(harmonize_array(harmonizer, composite, np.zeros_like(mask)), composite)
+    assert np.array_equal(harmonize_array(harmonizer, composite, mask, strength=0.0), composite)
+
+
+def test_full_mask_gives_a_finite_result(harmonizer) -> None:
+    composite, mask, _ = _scene()
+    out = harmonize_array(harmonizer, composite, np.ones_like(mask))
+    assert out.shape == composite.shape
+
+
+def test_strength_blends_between_composite_and_result() -> None:
+    composite, mask, _ = _scene()
+    full = harmonize_array(ClassicalHarmonizer(), composite, mask).astype(float)
+    half = harmonize_array(ClassicalHarmonizer(), composite, mask, strength=0.5).astype(float)
+    assert np.abs(half - (composite + full) / 2).max() <= 1.0
+
+
+def test_soft_mask_edges_blend_smoothly() -> None:
+    composite, mask, _ = _scene()
+    soft = mask.copy()
+    soft[mask.shape[0] // 4, :] *= 0.5
+    out = harmonize_array(ClassicalHarmonizer(), composite, soft).astype(float)
+    hard = harmonize_array(ClassicalHarmonizer(), composite, mask).astype(float)
+    row = mask.shape[0] // 4
+    cols = mask[row] > 0
+    # Two roundings, and the half-weight row shifts the foreground statistics a little.
+    assert np.abs(out[row, cols] - (composite[row, cols] + hard[row, cols]) / 2).max() <= 2.0
+
+
+def test_small_foreground_is_judged_against_its_surroundings() -> None:
+    """A small object on the blue side of a two-coloured picture is matched to the blue side."""
+    height, width = 600, 1200
+    rng = np.random.default_rng(1)
+    image = np.empty((height, width, 3), np.uint8)
+    image[:, : width // 2] = (200, 90, 60)
+    image[:, width // 2 :] = (60, 90, 200)
+    image = np.clip(image + rng.normal(0, 8, image.shape), 0, 255).astype(np.uint8)
+    mask = np.zeros((height, width), np.float32)
+    mask[280:320, 980:1020] = 1.0
+    composite = image.copy()
+    composite[mask > 0] = np.clip(composite[mask > 0] * np.array([0.5, 1.0, 0.5]) + np.array([100, 40, 0]), 0, 255)
+    out = harmonize_array(ClassicalHarmonizer(), composite, mask)
+    fg_mean = out[mask > 0].mean(0)
+    assert fg_mean[2] > fg_mean[0] + 80  # blue like its neighbourhood, not the image average
+
+
+def test_working_crop_keeps_context_and_stays_inside() -> None:
+    assert foreground_box(np.zeros((4, 4), bool)) is None
+    box = Box(280, 980, 320, 1020)
+    crop = working_crop(box, 600, 1200)
+    assert (crop.top, crop.left, crop.bottom, crop.right) == (240, 940, 360, 1060)
+    near_edge = working_crop(Box(280, 1150, 320, 1190), 600, 1200)
+    assert near_edge.right == 1200 and near_edge.width == 120  # shifted inside, not cut
+    whole = working_crop(Box(10, 10, 590, 1190), 600, 1200)
+    assert (whole.top, whole.left, whole.bottom, whole.right) == (0, 0, 600, 1200)
+
+
+@pytest.mark.parametrize(
+    "composite, mask, message",
+    [
+        (np.zeros((10, 10, 3), np.uint8), np.zeros((10, 12), np.float32), "12x10"),
+        (np.zeros((10, 10), np.uint8), np.zeros((10, 10), np.float32), "H, W, 3"),
+        (np.zeros((10, 10, 3), np.float32), np.zeros((10, 10), np.float32), "uint8"),
+        (np.zeros((10, 10, 3), np.uint8), np.full((10, 10), np.nan, np.float32), "NaN"),
+    ],
+)
+def test_bad_inputs_are_explained(composite: np.ndarray, mask: np.ndarray, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        harmonize_array(ClassicalHarmonizer(), composite, mask)

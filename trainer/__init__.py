@@ -1,0 +1,1 @@
+"""SCS-Co training: data synthesis, dynamic negatives, contrastive losses, the training loop."""
