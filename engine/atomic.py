@@ -42,7 +42,7 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes, overwrite: bool = T
     """
     target = os.fsdecode(path)
     if not overwrite and os.path.lexists(target):
-        raise FileExistsError(errno.EEXIST, "file exists and overwriting is off", target)
+        raise FileExistsError(errno.EEXIST, f'"{target}" exists; choose another name or allow overwriting')
     folder, name = os.path.split(os.path.abspath(target))
     temp = os.path.join(folder, f".{name}.{secrets.token_hex(6)}.tmp")
     try:

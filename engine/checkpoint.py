@@ -95,8 +95,9 @@ def _read_header(path: Path, data: bytes) -> dict[str, Any]:
 
 
 def _parse_metadata(path: Path, header: dict[str, Any]) -> dict[str, Any]:
-    raw = (header.get("__metadata__") or {}).get(METADATA_KEY)
-    if raw is None:
+    metadata = header.get("__metadata__") or {}
+    raw = metadata.get(METADATA_KEY) if isinstance(metadata, dict) else None
+    if not isinstance(raw, str):
         raise CheckpointError(f"{path} is a safetensors file but not a harmonizer checkpoint (no '{METADATA_KEY}' metadata)")
     try:
         meta = json.loads(raw)
@@ -172,10 +173,9 @@ def load_generator(
     file = Path(path)
     tensors, meta = read_checkpoint(file)
     try:
-        config = GeneratorConfig.from_dict(meta.get("architecture") or {})
-    except (TypeError, ValueError) as error:
+        model = SCSCoGenerator(GeneratorConfig.from_dict(meta.get("architecture") or {}))
+    except (TypeError, ValueError, RuntimeError) as error:
         raise CheckpointError(f"{file} declares an architecture this program cannot build: {error}") from error
-    model = SCSCoGenerator(config)
     weights = {k[len("generator.") :]: v for k, v in tensors.items() if k.startswith("generator.")}
     _check_weights(file, model, weights)
     model.load_state_dict(weights)

@@ -137,7 +137,10 @@ def run_harmonize(args: argparse.Namespace) -> int:
     for source, mask in tqdm(pairs, desc="harmonizing", unit="image", disable=None):
         try:
             _harmonize_file(harmonizer, source, mask, args.output / f"{source.stem}.png", args)
-        except (ImageReadError, MaskSizeError, InputError, FileExistsError, OSError, ValueError) as error:
+        except FileExistsError as error:
+            failures += 1
+            tqdm.write(f"error: {error.strerror} (pass --overwrite to replace it)", file=sys.stderr)
+        except (ImageReadError, MaskSizeError, InputError, OSError, ValueError) as error:
             failures += 1
             tqdm.write(f"error: {source.name}: {error}", file=sys.stderr)
     print(f"{len(pairs) - failures} of {len(pairs)} harmonized into {args.output}")
@@ -190,6 +193,9 @@ def run_command(args: argparse.Namespace) -> int:
     except (CheckpointError, DeviceError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_MODEL
-    except (ImageReadError, MaskSizeError, InputError, LayoutError, FileExistsError, OSError, ValueError) as error:
+    except FileExistsError as error:
+        print(f"error: {error.strerror} (pass --overwrite to replace it)", file=sys.stderr)
+        return EXIT_INPUT
+    except (ImageReadError, MaskSizeError, InputError, LayoutError, OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_INPUT

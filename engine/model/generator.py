@@ -28,6 +28,8 @@ from engine.mapping import AFFINE_PARAMS, AffineGridMapping, ChainMapping, Colou
 from engine.model.bain import BAIN
 
 HEADS = ("mapping", "rgb")
+MAX_CHANNELS = 1024  # sanity limits: a checkpoint cannot make us allocate an absurd model
+MAX_WORKING_SIZE = 2048
 BASES = ("classical", "identity")
 
 
@@ -51,11 +53,15 @@ class GeneratorConfig:
     classical_input: bool = True  # feed the classical transfer result to the network
 
     def __post_init__(self) -> None:
-        problems = []
+        problems = self._type_problems()
+        if problems:
+            raise ValueError("invalid generator configuration: " + "; ".join(problems))
         if self.head not in HEADS:
             problems.append(f"head must be one of {HEADS}, got {self.head!r}")
         if self.base not in BASES:
             problems.append(f"base must be one of {BASES}, got {self.base!r}")
+        if self.max_width > MAX_CHANNELS or self.working_size > MAX_WORKING_SIZE:
+            problems.append(f"max_width is limited to {MAX_CHANNELS} and working_size to {MAX_WORKING_SIZE}")
         if self.width < 1 or self.max_width < self.width or self.depth < 1 or self.bain_key_dim < 1:
             problems.append("width, max_width, depth and bain_key_dim must be positive, max_width >= width")
         bottleneck = self.working_size / 2**self.depth
@@ -72,6 +78,15 @@ class GeneratorConfig:
             problems.append(f"bain_levels must be between 0 and {self.decoder_stages}")
         if problems:
             raise ValueError("invalid generator configuration: " + "; ".join(problems))
+
+    def _type_problems(self) -> list[str]:
+        problems = []
+        for field in fields(self):
+            value = getattr(self, field.name)
+            expected = type(field.default)
+            if type(value) is not expected:  # bool is not accepted where an int is meant, nor 4.5
+                problems.append(f"{field.name} must be {expected.__name__}, got {value!r}")
+        return problems
 
     @property
     def up_levels(self) -> int:

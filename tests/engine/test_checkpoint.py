@@ -6,6 +6,7 @@ import json
 import pathlib
 import pickle
 import random
+import struct
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -330,6 +331,27 @@ def test_safetensors_file_with_other_metadata(tmp_path: Path) -> None:
     assert "not a harmonizer checkpoint" in load_error(path)
 
 
+def _header_only_file(path: Path, header: Any) -> Path:
+    """A file laid out like safetensors (length, JSON header) but with a malformed header."""
+    raw = json.dumps(header).encode("utf-8")
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw)
+    return path
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        {"__metadata__": ["scsco"]},
+        {"__metadata__": "scsco"},
+        {"__metadata__": {METADATA_KEY: {"format": FORMAT_NAME, "format_version": FORMAT_VERSION}}},
+        [1, 2, 3],
+    ],
+    ids=["metadata-list", "metadata-string", "scsco-not-a-string", "header-list"],
+)
+def test_malformed_header(tmp_path: Path, header: Any) -> None:
+    load_error(_header_only_file(tmp_path / "odd.safetensors", header))
+
+
 def test_metadata_of_another_format(tmp_path: Path) -> None:
     path = saved(tmp_path)
     rewrite(path, edit_metadata=lambda meta: meta.update(format="something-else"))
@@ -362,6 +384,13 @@ def test_architecture_with_an_invalid_value(tmp_path: Path) -> None:
     rewrite(path, edit_metadata=lambda meta: meta["architecture"].update(head="transformer"))
     message = load_error(path)
     assert "architecture" in message and "transformer" in message
+
+
+@pytest.mark.parametrize(("setting", "value"), [("width", 4.5), ("depth", "3"), ("working_size", None)])
+def test_architecture_with_a_value_of_the_wrong_type(tmp_path: Path, setting: str, value: Any) -> None:
+    path = saved(tmp_path)
+    rewrite(path, edit_metadata=lambda meta: meta["architecture"].update({setting: value}))
+    assert "architecture" in load_error(path)
 
 
 def test_weights_that_do_not_match_the_declared_architecture(tmp_path: Path) -> None:
