@@ -3,6 +3,7 @@
     python main.py                                   # the desktop app
     python main.py harmonize COMPOSITE MASK -o OUT.png
     python main.py evaluate ROOT [--list FILE] [--json OUT]
+    python main.py train --data FOLDER --out RUN [--steps N | --epochs N]
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import logging
 import sys
 
 from engine import cli as engine_cli
+from trainer import cli as trainer_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("gui", help="open the desktop app (the default)")
     engine_cli.add_commands(commands)
+    trainer_cli.add_commands(commands)
     return parser
 
 
@@ -32,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
         from harmonizer_gui.app import run_app
 
         return run_app()
+    if args.command == "train":
+        return args.run(args)
     return engine_cli.run_command(args)
 
 

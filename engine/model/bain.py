@@ -92,7 +92,9 @@ class BAIN(nn.Module):
         no_background = background.sum(dim=(1, 2, 3), keepdim=True) < _MIN_WEIGHT
         background = torch.where(no_background, torch.ones_like(background), background)
 
-        normalised = F.instance_norm(features)
+        # Instance normalisation by hand: F.instance_norm refuses 1x1 maps.
+        mean = features.mean(dim=(2, 3), keepdim=True)
+        normalised = (features - mean) / (features.var(dim=(2, 3), keepdim=True, unbiased=False) + _EPS).sqrt()
         queries = self.query(normalised).flatten(2).transpose(1, 2)  # (B, HW, d)
         keys, values, weights = self._background_tokens(features, self.key(normalised), background)
         logits = queries @ keys.transpose(1, 2) / math.sqrt(self.key_dim)  # (B, HW, N)

@@ -1,0 +1,92 @@
+"""Everything a training run is configured by, in one typed, serialisable place."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+from engine.model.generator import GeneratorConfig
+from trainer.dataset import DataConfig
+from trainer.losses import LossConfig
+from trainer.negatives import NegativeConfig
+from trainer.synthesis import SynthesisConfig
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A training run.
+
+    Exactly one of ``steps`` and ``epochs`` decides the run's length. Fields that change the
+    result (data, seed, batch size, architecture, losses) must stay the same when a run resumes;
+    ``steps``/``epochs`` may grow to train longer.
+    """
+
+    data: tuple[str, ...]
+    out: str
+    steps: int | None = None
+    epochs: int | None = None
+    batch_size: int = 16
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    warmup_steps: int = 50
+    grad_clip: float = 1.0
+    seed: int = 0
+    workers: int = 2
+    device: str = "auto"
+    init: str | None = None
+    vgg_weights: str = "auto"
+    val_every: int | None = None  # steps between validations; None: once per epoch (and at the end)
+    val_limit: int = 200  # validation images used at most
+    checkpoint_every: int = 100
+    log_every: int = 10
+    amp: bool = True  # mixed precision on CUDA
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    negatives: NegativeConfig = field(default_factory=NegativeConfig)
+    data_config: DataConfig = field(default_factory=DataConfig)
+
+    def __post_init__(self) -> None:
+        if not self.data:
+            raise ValueError("at least one --data folder is needed")
+        if (self.steps is None) == (self.epochs is None):
+            raise ValueError("give exactly one of steps and epochs")
+        positive = {"steps": self.steps, "epochs": self.epochs, "batch_size": self.batch_size,
+                    "checkpoint_every": self.checkpoint_every, "log_every": self.log_every, "val_every": self.val_every}
+        bad = [f"{k}={v}" for k, v in positive.items() if v is not None and v < 1]
+        if bad or self.lr <= 0 or self.workers < 0:
+            raise ValueError(f"values must be positive: {', '.join(bad) or 'lr, workers'}")
+        if self.data_config.size != self.generator.working_size:
+            raise ValueError(
+                f"training size {self.data_config.size} differs from the model's working size {self.generator.working_size}"
+            )
+
+    # Settings that shape the trained weights; a resumed run must agree on all of them.
+    RESULT_FIELDS = ("data", "batch_size", "lr", "weight_decay", "warmup_steps", "grad_clip", "seed",
+                     "generator", "loss", "negatives", "data_config")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        values = dict(values)
+        data_config = dict(values.pop("data_config", {}))
+        data_config["synthesis"] = SynthesisConfig(**data_config.get("synthesis", {}))
+        known = {f.name for f in fields(cls)}
+        return cls(
+            **{k: v for k, v in values.items() if k in known and k not in ("generator", "loss", "negatives", "data")},
+            data=tuple(values["data"]),
+            generator=GeneratorConfig.from_dict(values.get("generator", {})),
+            loss=LossConfig(**values.get("loss", {})),
+            negatives=NegativeConfig(**values.get("negatives", {})),
+            data_config=DataConfig(**data_config),
+        )
+
+    def differences(self, other: TrainConfig) -> list[str]:
+        """Result-shaping settings in which ``other`` differs from this configuration."""
+        # Through JSON, as stored in checkpoints: tuples and lists compare equal.
+        mine, theirs = (json.loads(json.dumps(c.to_dict())) for c in (self, other))
+        return [f"{k}: {theirs[k]!r} -> {mine[k]!r}" for k in self.RESULT_FIELDS if mine[k] != theirs[k]]
+
+    def with_generator(self, generator: GeneratorConfig) -> TrainConfig:
+        return replace(self, generator=generator)
