@@ -13,6 +13,7 @@ import sys
 
 from engine import cli as engine_cli
 from trainer import cli as trainer_cli
+from trainer import devset
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("gui", help="open the desktop app (the default)")
     engine_cli.add_commands(commands)
     trainer_cli.add_commands(commands)
+    devset.add_commands(commands)
     return parser
 
 
@@ -35,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         from harmonizer_gui.app import run_app
 
         return run_app()
-    if args.command == "train":
+    if args.command in ("train", "devset"):
         return args.run(args)
     return engine_cli.run_command(args)
 

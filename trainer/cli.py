@@ -60,6 +60,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--style-weight", type=float, default=LossConfig().style_weight, help="lambda of the style terms")
     parser.add_argument("--vgg-weights", default="auto",
                         help="auto (cached ImageNet weights, else a fixed random VGG), imagenet (may download), random, or a file")
+    parser.add_argument("--style-size", type=int, default=LossConfig().style_size,
+                        help="shorter side of the images the style network sees (smaller is faster)")
     parser.add_argument("--head", choices=HEADS, default=GeneratorConfig().head, help="generator output head")
     parser.add_argument("--width", type=int, default=GeneratorConfig().width, help="generator base width")
     parser.add_argument("--progress", choices=PROGRESS_MODES, default="auto",
@@ -95,7 +97,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         checkpoint_every=args.checkpoint_every,
         log_every=args.log_every,
         generator=generator,
-        loss=LossConfig(style_weight=args.style_weight),
+        loss=LossConfig(style_weight=args.style_weight, style_size=args.style_size),
         negatives=NegativeConfig(count=args.negatives),
         data_config=DataConfig(size=args.size, seed=args.seed, shapes=str(args.mask_shapes) if args.mask_shapes else None),
     )

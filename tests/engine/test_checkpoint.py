@@ -39,8 +39,10 @@ TRAINING_METADATA: dict[str, Any] = {
 
 
 def tiny_config(head: str = "mapping", width: int = 4) -> GeneratorConfig:
+    # Built on the classical transfer, so even an untrained model moves a tinted foreground.
     return GeneratorConfig(
-        head=head, width=width, max_width=8, depth=3, working_size=32, grid=8, bain_key_dim=4, bain_pool=4
+        head=head, base="classical", width=width, max_width=8, depth=3, working_size=32, grid=8, bain_key_dim=4,
+        bain_pool=4,
     )
 
 

@@ -94,7 +94,9 @@ def foreground_distance(image: np.ndarray, mask: np.ndarray) -> float:
 
 def tiny_checkpoint(path: Path) -> Path:
     torch.manual_seed(0)
-    config = GeneratorConfig(width=4, max_width=8, depth=3, working_size=32, grid=8, bain_key_dim=4, bain_pool=4)
+    config = GeneratorConfig(
+        base="classical", width=4, max_width=8, depth=3, working_size=32, grid=8, bain_key_dim=4, bain_pool=4
+    )
     save_checkpoint(path, SCSCoGenerator(config), metadata={"note": "test"})
     return path
 

@@ -19,12 +19,14 @@ def _inputs(batch: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @pytest.mark.parametrize("head", ["mapping", "rgb"])
-def test_untrained_model_returns_its_base(head: str) -> None:
+@pytest.mark.parametrize("base", ["identity", "classical"])
+def test_untrained_model_returns_its_base(head: str, base: str) -> None:
     composite, mask = _inputs()
-    model = SCSCoGenerator(GeneratorConfig(head=head, **TINY)).eval()
+    model = SCSCoGenerator(GeneratorConfig(head=head, base=base, **TINY)).eval()
     out = model(composite, mask)
     assert out["harmonized"].shape == composite.shape
-    assert torch.allclose(out["harmonized"], classical_harmonize(composite, mask), atol=1e-5)
+    expected = classical_harmonize(composite, mask) if base == "classical" else composite
+    assert torch.allclose(out["harmonized"], expected, atol=1e-5)
 
 
 @pytest.mark.parametrize("head", ["mapping", "rgb"])

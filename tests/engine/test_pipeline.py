@@ -8,7 +8,8 @@ from engine.harmonizer import ClassicalHarmonizer, NetworkHarmonizer
 from engine.model.generator import GeneratorConfig, SCSCoGenerator
 from engine.pipeline import Box, foreground_box, harmonize_array, working_crop
 
-TINY = dict(width=4, max_width=8, depth=3, working_size=32, grid=8, bain_key_dim=4, bain_pool=4)
+# Built on the classical transfer, so even an untrained network moves a tinted foreground.
+TINY = dict(base="classical", width=4, max_width=8, depth=3, working_size=32, grid=8, bain_key_dim=4, bain_pool=4)
 
 
 def _scene(height: int = 90, width: int = 160, dtype: type = np.uint8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -1,0 +1,131 @@
+"""Where training runs live and what they are called; a quick look at a data folder.
+
+Plain functions, no widgets. A run is a folder ``<runs>/<name>-<YYYYmmdd-HHMMSS>`` that the
+trainer fills with ``best.safetensors``, ``last.safetensors``, ``progress.jsonl`` and previews.
+The look at a data folder is deliberately shallow: the trainer decides what it accepts and says
+why it does not (exit code 2); this only tells a person what the folder seems to be.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from PySide6.QtCore import QStandardPaths
+
+from engine.iharmony import IMAGE_EXTENSIONS, is_iharmony_root
+
+BEST = "best.safetensors"
+LAST = "last.safetensors"
+DEFAULT_RUN_NAME = "personal"
+_STAMP = "%Y%m%d-%H%M%S"
+_RUN_FOLDER = re.compile(r"^(?P<name>.+)-(?P<date>\d{8})-(?P<time>\d{6})$")
+_UNSAFE = re.compile(r"[^\w.+-]+")
+_MAX_LISTED = 2000  # files looked at when counting images
+
+
+def default_runs_folder() -> Path:
+    """``runs`` in the application's data folder (e.g. ``~/.local/share/<org>/<app>/runs``)."""
+    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
+    return Path(base or os.path.expanduser("~/.harmonizer")) / "runs"
+
+
+def safe_run_name(text: str) -> str:
+    """A run name usable in a folder name: spaces and odd characters become ``-``."""
+    name = _UNSAFE.sub("-", text.strip()).strip("-.")
+    return name[:60] or DEFAULT_RUN_NAME
+
+
+def new_run_folder(root: Path, name: str, now: datetime | None = None) -> Path:
+    """A folder path for a new run that does not exist yet (not created: the trainer creates it)."""
+    stem = f"{safe_run_name(name)}-{(now or datetime.now()).strftime(_STAMP)}"
+    folder, extra = root / stem, 2
+    while folder.exists():
+        folder, extra = root / f"{stem}-{extra}", extra + 1
+    return folder
+
+
+def run_label(checkpoint: str | os.PathLike) -> str:
+    """How the Model menu names a checkpoint: a run's checkpoints by the run, others by file name.
+
+    ``runs/portraits-20250102-153000/best.safetensors`` -> ``portraits (2025-01-02 15:30)``;
+    a run's ``last.safetensors`` adds ``(last checkpoint)``.
+    """
+    path = Path(checkpoint)
+    if path.name not in (BEST, LAST):
+        return path.name
+    match = _RUN_FOLDER.match(path.parent.name)
+    if match:
+        date, time = match["date"], match["time"]
+        label = f"{match['name']} ({date[:4]}-{date[4:6]}-{date[6:]} {time[:2]}:{time[2:4]})"
+    else:
+        label = path.parent.name or path.name
+    return label + (" (last checkpoint)" if path.name == LAST else "")
+
+
+def run_checkpoint(run_folder: str | os.PathLike) -> str | None:
+    """The checkpoint a finished or stopped run offers: ``best``, else ``last``, else None."""
+    for name in (BEST, LAST):
+        path = Path(run_folder) / name
+        if path.is_file():
+            return str(path)
+    return None
+
+
+@dataclass(frozen=True)
+class FolderCheck:
+    """What a data folder looks like. ``usable`` False: Start stays disabled, ``text`` says why."""
+
+    usable: bool
+    text: str
+
+
+def _count_images(folder: Path) -> int:
+    count = 0
+    try:
+        with os.scandir(folder) as entries:
+            for index, entry in enumerate(entries):
+                if index >= _MAX_LISTED:
+                    break
+                if entry.is_file() and os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS:
+                    count += 1
+    except OSError:
+        return 0
+    return count
+
+
+def _subsets(folder: Path) -> list[str]:
+    try:
+        return sorted(p.name for p in folder.iterdir() if p.is_dir() and is_iharmony_root(p))
+    except OSError:
+        return []
+
+
+def check_data_folder(path: str) -> FolderCheck:
+    """A shallow look at a training folder; the trainer has the final word."""
+    if not path.strip():
+        return FolderCheck(False, "Choose a folder of photos with masks, RGBA cut-outs, or an iHarmony4 folder.")
+    folder = Path(os.path.expanduser(path.strip()))
+    if not folder.exists():
+        return FolderCheck(False, "This folder does not exist.")
+    if not folder.is_dir():
+        return FolderCheck(False, "This is a file, not a folder.")
+    if is_iharmony_root(folder):
+        return FolderCheck(True, "Looks like an iHarmony4 subset (composite_images/, masks/, real_images/).")
+    subsets = _subsets(folder)
+    if subsets:
+        return FolderCheck(True, f"Looks like iHarmony4 with {len(subsets)} subset(s): {', '.join(subsets[:4])}.")
+    if (folder / "manifest.csv").is_file():
+        return FolderCheck(True, "Has a manifest.csv listing images, masks and regions.")
+    if (folder / "images").is_dir() and (folder / "masks").is_dir():
+        count = _count_images(folder / "images")
+        return FolderCheck(True, f"Photos with masks: images/ ({count} images) + masks/.")
+    count = _count_images(folder)
+    if count:
+        return FolderCheck(
+            True, f"{count} images. RGBA cut-outs train on their alpha; for plain photos masks are generated."
+        )
+    return FolderCheck(True, "No images seen at the top of this folder; the trainer will say whether it can use it.")
