@@ -80,11 +80,12 @@ def main() -> None:
 
     real, mask, composite, results["images"] = make_batch(16, 256, device)
     config = NegativeConfig(count=6)
-    results["negatives_ms"] = {
-        "B16_K6_256": median_ms(lambda: generate_negatives(real, mask, composite, config, generator), args.runs, device),
-    }
     small = [F.interpolate(x, size=128, mode="area") for x in (real, mask, composite)]
-    results["negatives_ms"]["B16_K6_128"] = median_ms(lambda: generate_negatives(*small, config, generator), args.runs, device)
+    full = (real, mask, composite)
+    results["negatives_ms"] = {
+        "B16_K6_256": median_ms(lambda: generate_negatives(*full, config, generator), args.runs, device),
+        "B16_K6_128": median_ms(lambda: generate_negatives(*small, config, generator), args.runs, device),
+    }
 
     real, mask, composite, _ = make_batch(8, 256, device)
     negatives = generate_negatives(real, mask, composite, config, generator)

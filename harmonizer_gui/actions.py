@@ -95,8 +95,7 @@ class Actions(QObject):
         )
         self.split = make("&Split View", "Y", "split", "Original left of the divider, harmonized right of it (Y)", checkable=True)
         # Tools and help
-        self.train = make("Train personal model…", tip="Coming soon")
-        self.train.setEnabled(False)
+        self.train = make("&Train Personal Model…", tip="Fine-tune a harmonization model on your own photos")
         self.shortcuts = make("&Keyboard Shortcuts", QKeySequence.StandardKey.HelpContents)
         self.about = make("&About Harmonizer")
 

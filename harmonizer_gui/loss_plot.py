@@ -7,6 +7,7 @@ on a linear or logarithmic value axis. Long runs are thinned to about two points
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QPainter, QPainterPath, QPaintEvent, QPen
@@ -19,6 +20,7 @@ SERIES = (
     ("consistency", "consistency", QColor(96, 200, 120)),
 )
 _MARGINS = (58, 26, 12, 22)  # left, top, right, bottom
+ToScreen = Callable[[float, float], QPointF]
 
 
 def _nice_step(span: float, count: int) -> float:
@@ -98,7 +100,8 @@ class LossPlot(QWidget):
     def _y_ticks(self, y0: float, y1: float) -> list[tuple[float, str]]:
         if self._log:
             step = max(1, math.ceil((y1 - y0) / 5))
-            return [(float(e), _label(10.0**e)) for e in range(math.ceil(y0), math.floor(y1) + 1, step)]
+            decades = range(math.ceil(y0), math.floor(y1) + 1, step)
+            return [(float(e), f"{10.0**e:g}" if -4 <= e <= 4 else f"1e{e}") for e in decades]
         step = _nice_step(y1 - y0, 4)
         first = math.ceil(y0 / step) * step
         return [(first + i * step, _label(first + i * step)) for i in range(int((y1 - first) / step + 1e-9) + 1)]
@@ -149,7 +152,7 @@ class LossPlot(QWidget):
         painter.drawText(QPointF(self.width() - _MARGINS[2] - metrics.horizontalAdvance(scale), 12 + metrics.ascent() / 2 - 1),
                          scale)
 
-    def _draw_axes(self, painter: QPainter, area: QRectF, ranges: tuple[float, float, float, float], to_screen,  # noqa: ANN001
+    def _draw_axes(self, painter: QPainter, area: QRectF, ranges: tuple[float, float, float, float], to_screen: ToScreen,
                    grid: QColor, text_colour: QColor) -> None:
         x0, x1, y0, y1 = ranges
         metrics = painter.fontMetrics()
@@ -160,17 +163,23 @@ class LossPlot(QWidget):
             painter.setPen(text_colour)
             painter.drawText(QRectF(0, point.y() - 8, area.left() - 6, 16),
                              Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, text)
+        painter.setPen(self.palette().placeholderText().color())
+        painter.drawText(QRectF(0, area.bottom() + 2, area.left() - 6, metrics.height()),
+                         Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop, "step")
         step = max(1, int(_nice_step(x1 - x0, 5)))
         first = math.ceil(x0 / step) * step
         for x in range(int(first), int(x1) + 1, step):
             point = to_screen(x, y0)
             painter.setPen(QPen(grid, 1))
             painter.drawLine(QPointF(point.x(), area.top()), QPointF(point.x(), area.bottom()))
+            label = f"{x:,}"
+            if point.x() - area.left() < metrics.horizontalAdvance(label) / 2 - 3:
+                continue  # would run into the "step" caption
             painter.setPen(text_colour)
             painter.drawText(QRectF(point.x() - 40, area.bottom() + 2, 80, metrics.height()),
-                             Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, str(x))
+                             Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, label)
 
-    def _draw_series(self, painter: QPainter, points: list[tuple[int, float]], colour: QColor, to_screen,  # noqa: ANN001
+    def _draw_series(self, painter: QPainter, points: list[tuple[int, float]], colour: QColor, to_screen: ToScreen,
                      width: float, bold: bool) -> None:
         stride = max(1, math.ceil(len(points) / max(2 * width, 1)))
         shown = points[::stride] if stride > 1 else points

@@ -29,6 +29,9 @@ from harmonizer_gui.render import PreviewResult
 from harmonizer_gui.settings import Settings
 from harmonizer_gui.status import StatusPanel
 from harmonizer_gui.toolbar import build_toolbars
+from harmonizer_gui.training_dialog import TrainingDialog
+from harmonizer_gui.training_process import Outcome
+from harmonizer_gui.training_runs import start_point
 
 APP_NAME = "Harmonizer"
 SCALE_STEP = 1.05
@@ -76,6 +79,8 @@ class MainWindow(QMainWindow):
         self._preview_id = 0
         self._model_info: ModelInfo | None = None
         self._close_after_export = False
+        self._close_after_training = False
+        self.training_dialog: TrainingDialog | None = None
         self._shut_down = False
         self._requested_model = ("classical", "cpu")
         self._preview_timer = QTimer(self, singleShot=True, interval=0)
@@ -182,10 +187,43 @@ class MainWindow(QMainWindow):
         a.split.toggled.connect(self._sync_view_mode)
         a.shortcuts.triggered.connect(lambda: QMessageBox.information(self, "Keyboard Shortcuts", shortcuts_html(a)))
         a.about.triggered.connect(self._about)
+        a.train.triggered.connect(self.open_training)
 
     def add_model(self, path: str) -> None:
         """Offer a checkpoint in the Model menu (the training dialog calls this); not selected."""
         self.model_menu.add_model(path)
+
+    def use_model(self, spec: str) -> None:
+        """Harmonize with this model (``default``, ``classical`` or a checkpoint) on the chosen device."""
+        self._select_model(spec, self.settings.device)
+
+    # -- training ----------------------------------------------------------------------------
+    def open_training(self) -> TrainingDialog:
+        """Tools > Train Personal Model: show the training dialog (one per window, kept while open)."""
+        dialog = self.training_dialog
+        if dialog is None:
+            dialog = self.training_dialog = TrainingDialog(self.settings.runs_folder(), self)
+            dialog.form.set_data_folder(self.settings.training_data)
+            dialog.checkpointReady.connect(self.add_model)
+            dialog.useModelRequested.connect(self.use_model)
+            dialog.activity.connect(self._on_training_activity)
+            dialog.runFinished.connect(self._on_training_finished)
+        dialog.set_current_model(*start_point(self._current_spec()))
+        dialog.show()
+        dialog.raise_()
+        dialog.activateWindow()
+        return dialog
+
+    def _on_training_activity(self, text: str) -> None:
+        self.status.set_busy("training", text or None)
+
+    def _on_training_finished(self, outcome: Outcome) -> None:
+        if self.training_dialog is not None:
+            self.settings.training_data = self.training_dialog.form.data.text()
+        self.status.show_message(outcome.message, 10000)
+        if self._close_after_training:
+            self._close_after_training = False
+            self.close()
 
     # -- titles and enabled states -----------------------------------------------------------
     def _update_title(self) -> None:
@@ -278,6 +316,8 @@ class MainWindow(QMainWindow):
         self.status.set_model(info)
         self.model_menu.set_current(info.spec)
         self.request_preview()
+        if self.training_dialog is not None:
+            self.training_dialog.set_current_model(*start_point(self._current_spec()))
         self.modelChanged.emit(info)
 
     def _on_model_failed(self, spec: str, message: str) -> None:
@@ -307,6 +347,14 @@ class MainWindow(QMainWindow):
 
     # -- closing -----------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:
+        training = self.training_dialog
+        if training is not None and training.is_running():
+            if training.ask_to_stop():  # stop, and close once the run has saved its last checkpoint
+                self._close_after_training = True
+                training.cancel()
+                self.status.show_message("Stopping training; the window closes once its last checkpoint is saved…")
+            event.ignore()
+            return
         if self.has_unexported_work() and not self._confirm_close():
             event.ignore()
             return
@@ -337,6 +385,8 @@ class MainWindow(QMainWindow):
         self.settings.hardness = self.state.hardness
         self.settings.set_geometry(self.saveGeometry())
         self.settings.sync()
+        if self.training_dialog is not None:
+            self.training_dialog.shutdown()
         self.worker.stop()
         self.opener.tasks.wait()
         self.masks.tasks.wait()

@@ -13,6 +13,7 @@ from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QFileDialog, QMenu, QWidget
 
 from engine.devices import available_devices
+from harmonizer_gui.training_runs import run_label
 
 CHECKPOINT_FILTER = "SCS-Co checkpoints (*.safetensors);;All files (*)"
 _BUILT_IN = (("default", "&Default (bundled SCS-Co)"), ("classical", "&Classical (Lab statistics transfer)"))
@@ -67,7 +68,7 @@ class ModelMenu(QObject):
         spec = os.path.abspath(os.path.expanduser(path))
         if spec in self._by_spec:
             return self._by_spec[spec]
-        action = self._add_model_action(spec, os.path.basename(spec).replace("&", "&&"))
+        action = self._add_model_action(spec, run_label(spec).replace("&", "&&"))
         self.checkpointAdded.emit(spec)
         return action
 

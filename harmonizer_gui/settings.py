@@ -1,4 +1,4 @@
-"""Remembered settings (QSettings): folders, recent files, model, device, strength, brush.
+"""Remembered settings (QSettings): folders, recent files, model, device, training, strength, brush.
 
 Typed accessors over a QSettings object, so the rest of the app never spells a key or converts a
 QVariant. Tests pass a QSettings backed by a temporary INI file.
@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
+
+from harmonizer_gui.training_runs import default_runs_folder
 
 ORGANIZATION = "SCS-Co Harmonizer"
 APPLICATION = "Harmonizer"
@@ -98,6 +101,24 @@ class Settings:
         paths = self.checkpoints()
         if path not in paths:
             self._store.setValue("model/checkpoints", [*paths, path])
+
+    # -- training --------------------------------------------------------------------------
+    def runs_folder(self) -> Path:
+        """Where training runs are saved: the application's data folder unless set otherwise."""
+        folder = self._str("training/runs_folder")
+        return Path(folder) if folder else default_runs_folder()
+
+    def set_runs_folder(self, folder: str | os.PathLike) -> None:
+        self._store.setValue("training/runs_folder", os.fspath(folder))
+
+    @property
+    def training_data(self) -> str:
+        """The photo folder the last training run used."""
+        return self._str("training/data")
+
+    @training_data.setter
+    def training_data(self, folder: str) -> None:
+        self._store.setValue("training/data", folder)
 
     # -- editing ---------------------------------------------------------------------------
     @property

@@ -55,6 +55,11 @@ class TrainingRequest:
     def arguments(self) -> list[str]:
         args = ["--data", self.data, "--out", self.out, f"--{self.unit}", str(self.length)]
         args += ["--batch-size", str(self.batch_size), "--device", self.device, "--progress", "json"]
+        # Report often enough for a live plot; validate (metrics and a preview) about ten times a run.
+        if self.unit == "steps":
+            args += ["--log-every", str(min(max(self.length // 1000, 1), 10)), "--val-every", str(max(self.length // 10, 10))]
+        else:
+            args += ["--log-every", "2"]
         if self.init:
             args += ["--init", self.init]
         if self.style_weight is not None:
@@ -181,14 +186,21 @@ class Ending(Enum):
 
 @dataclass(frozen=True)
 class Outcome:
-    """How a run ended. ``checkpoint``: the model it leaves (best, else last), if any."""
+    """How a run ended: a one-line ``title``, the trainer's ``reason`` for a failure, and
+    ``checkpoint``, the model the run leaves (best, else last), if any.
+    """
 
     ending: Ending
     exit_code: int | None
-    message: str
+    title: str
     checkpoint: str | None
+    reason: str = ""
     log_tail: tuple[str, ...] = field(default_factory=tuple)
     last_step: int = 0
+
+    @property
+    def message(self) -> str:
+        return f"{self.title.rstrip('.')}: {self.reason}" if self.reason else self.title
 
 
 class TrainingProcess(QObject):
@@ -337,14 +349,13 @@ class TrainingProcess(QObject):
         checkpoint = run_checkpoint(self._request.out)
         tail = tuple(self._tail)
         if code == EXIT_OK:
-            return Outcome(Ending.FINISHED, code, f"Finished after {self._step} steps.", checkpoint, tail, self._step)
+            return Outcome(Ending.FINISHED, code, f"Finished after {self._step:,} steps.", checkpoint, "", tail, self._step)
         if code == EXIT_STOPPED or (self._cancelled and code is None):
             how = "killed after not stopping in time" if self._killed else "stopped"
             kept = "the last checkpoint is kept" if checkpoint else "no checkpoint had been written yet"
-            return Outcome(Ending.STOPPED, code, f"Training {how} at step {self._step}; {kept}.", checkpoint, tail,
+            return Outcome(Ending.STOPPED, code, f"Training {how} at step {self._step:,}; {kept}.", checkpoint, "", tail,
                            self._step)
-        reason = self._error or (tail[-1] if tail else "")
-        what = {EXIT_INPUT: "The data or settings cannot be used", EXIT_MODEL: "The checkpoint or device cannot be used",
-                EXIT_FAILED: "Training failed"}.get(
-            code, "The trainer crashed" if code is None else f"The trainer exited with code {code}")
-        return Outcome(Ending.FAILED, code, f"{what}: {reason}" if reason else f"{what}.", checkpoint, tail, self._step)
+        what = {EXIT_INPUT: "The data or settings cannot be used.", EXIT_MODEL: "The checkpoint or device cannot be used.",
+                EXIT_FAILED: "Training failed."}.get(
+            code, "The trainer crashed." if code is None else f"The trainer exited with code {code}.")
+        return Outcome(Ending.FAILED, code, what, checkpoint, self._error or (tail[-1] if tail else ""), tail, self._step)

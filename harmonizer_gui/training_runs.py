@@ -16,6 +16,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QStandardPaths
 
+from engine.harmonizer import DEFAULT_CHECKPOINT
 from engine.iharmony import IMAGE_EXTENSIONS, is_iharmony_root
 
 BEST = "best.safetensors"
@@ -23,8 +24,8 @@ LAST = "last.safetensors"
 DEFAULT_RUN_NAME = "personal"
 _STAMP = "%Y%m%d-%H%M%S"
 _RUN_FOLDER = re.compile(r"^(?P<name>.+)-(?P<date>\d{8})-(?P<time>\d{6})$")
-_UNSAFE = re.compile(r"[^\w.+-]+")
-_MAX_LISTED = 2000  # files looked at when counting images
+_UNSAFE = re.compile(r"[^\w .+-]+")
+_MAX_LISTED = 2000  # folder entries looked at, so a huge folder never stalls the dialog
 
 
 def default_runs_folder() -> Path:
@@ -34,8 +35,8 @@ def default_runs_folder() -> Path:
 
 
 def safe_run_name(text: str) -> str:
-    """A run name usable in a folder name: spaces and odd characters become ``-``."""
-    name = _UNSAFE.sub("-", text.strip()).strip("-.")
+    """A run name usable in a folder name: odd characters become ``-``, runs of spaces one space."""
+    name = re.sub(r"\s+", " ", _UNSAFE.sub("-", text)).strip(" -.")
     return name[:60] or DEFAULT_RUN_NAME
 
 
@@ -64,6 +65,15 @@ def run_label(checkpoint: str | os.PathLike) -> str:
     else:
         label = path.parent.name or path.name
     return label + (" (last checkpoint)" if path.name == LAST else "")
+
+
+def start_point(spec: str) -> tuple[str | None, str]:
+    """What fine-tuning the model ``spec`` would start from: its checkpoint (None: not a network) and a name."""
+    if spec == "classical":
+        return None, "classical Lab transfer"
+    if spec == "default":
+        return (str(DEFAULT_CHECKPOINT), "default") if DEFAULT_CHECKPOINT.is_file() else (None, "default, not bundled yet")
+    return spec, run_label(spec)
 
 
 def run_checkpoint(run_folder: str | os.PathLike) -> str | None:
@@ -98,10 +108,17 @@ def _count_images(folder: Path) -> int:
 
 
 def _subsets(folder: Path) -> list[str]:
+    names = []
     try:
-        return sorted(p.name for p in folder.iterdir() if p.is_dir() and is_iharmony_root(p))
+        with os.scandir(folder) as entries:
+            for index, entry in enumerate(entries):
+                if index >= _MAX_LISTED:
+                    break
+                if entry.is_dir() and is_iharmony_root(entry.path):
+                    names.append(entry.name)
     except OSError:
         return []
+    return sorted(names)
 
 
 def check_data_folder(path: str) -> FolderCheck:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import signal
 import sys
 from pathlib import Path
 
@@ -110,13 +111,24 @@ def _fail(args: argparse.Namespace, message: str, code: int) -> int:
     return code
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run_train(args: argparse.Namespace) -> int:
+    # Until the loop installs its own handler (which stops between steps), SIGTERM acts like Ctrl+C.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         config = config_from_args(args)
     except ValueError as error:
         return _fail(args, str(error), EXIT_INPUT)
     try:
         result = train(config, resume=args.resume, progress=args.progress)
+    except KeyboardInterrupt:
+        if args.progress == "json":
+            print(json.dumps({"event": "done", "step": 0, "stopped": True, "best": None, "last": None}), flush=True)
+        print("stopped before training began; nothing was written", file=sys.stderr)
+        return EXIT_STOPPED
     except (DataError, RunError) as error:
         return _fail(args, str(error), EXIT_INPUT)
     except (CheckpointError, DeviceError) as error:

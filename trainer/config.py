@@ -89,4 +89,5 @@ class TrainConfig:
         return [f"{k}: {theirs[k]!r} -> {mine[k]!r}" for k in self.RESULT_FIELDS if mine[k] != theirs[k]]
 
     def with_generator(self, generator: GeneratorConfig) -> TrainConfig:
-        return replace(self, generator=generator)
+        """This run with another architecture; the training size follows its working size."""
+        return replace(self, generator=generator, data_config=replace(self.data_config, size=generator.working_size))

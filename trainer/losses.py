@@ -58,7 +58,9 @@ class LossConfig:
         if min(weights) < 0:
             raise ValueError(f"loss weights, min_area and eps must be non-negative, got {weights}")
         if (self.style_size is not None and self.style_size < 16) or self.style_batch < 1:
-            raise ValueError(f"style_size must be None or >= 16 and style_batch >= 1, got {self.style_size}, {self.style_batch}")
+            raise ValueError(
+                f"style_size must be None or >= 16 and style_batch >= 1, got {self.style_size}, {self.style_batch}"
+            )
 
     def style_shape(self, height: int, width: int) -> tuple[int, int]:
         """Size of the images the style network sees, for a working size of ``height x width``."""
@@ -101,7 +103,8 @@ def reconstruction_loss(pred: Tensor, real: Tensor, mask: Tensor, min_area: floa
 def _check_features(features: Tensor, weights: Tensor) -> None:
     if features.dim() != 4 or weights.dim() != 4 or weights.shape[:2] != (features.shape[0], 1):
         raise ValueError(
-            f"expected features (B, C, h, w) and weights (B, 1, H, W), got {tuple(features.shape)} and {tuple(weights.shape)}"
+            f"expected features (B, C, h, w) and weights (B, 1, H, W), got "
+            f"{tuple(features.shape)} and {tuple(weights.shape)}"
         )
 
 
@@ -239,12 +242,14 @@ class SCSCoLoss(nn.Module):
         else:
             self_style, consistency = self._style_terms(harmonized, real, mask, negatives, size)
         style = cfg.self_weight * self_style + cfg.consistency_weight * consistency
-        return {"total": rec + cfg.style_weight * style, "reconstruction": rec, "self_style": self_style, "consistency": consistency}
+        total = rec + cfg.style_weight * style
+        return {"total": total, "reconstruction": rec, "self_style": self_style, "consistency": consistency}
 
     @staticmethod
     def _check_inputs(harmonized: Tensor, real: Tensor, mask: Tensor, negatives: Tensor, size: tuple[int, int]) -> None:
         b, h, w = harmonized.shape[0], *harmonized.shape[-2:]
-        if harmonized.dim() != 4 or harmonized.shape[1] != 3 or real.shape != harmonized.shape or mask.shape != (b, 1, h, w):
+        images_ok = harmonized.dim() == 4 and harmonized.shape[1] == 3 and real.shape == harmonized.shape
+        if not images_ok or mask.shape != (b, 1, h, w):
             raise ValueError(
                 f"expected harmonized and real (B, 3, H, W) and mask (B, 1, H, W), got "
                 f"{tuple(harmonized.shape)}, {tuple(real.shape)}, {tuple(mask.shape)}"
@@ -275,7 +280,8 @@ class SCSCoLoss(nn.Module):
     def _reference_styles(
         self, real: Tensor, m: Tensor, negatives: Tensor, size: tuple[int, int]
     ) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:
-        """Per layer: real foreground styles ``(B, C, C)``, negatives' ``(B, K, C, C)``, real background's ``(B, C, C)``."""
+        """Per layer: styles of the real foreground ``(B, C, C)``, of the negatives' foregrounds
+        ``(B, K, C, C)`` and of the real background ``(B, C, C)``."""
         b, k = negatives.shape[:2]
         images = torch.cat((_resize(real, size).unsqueeze(1), _resize(negatives, size).to(real.dtype)), dim=1)
         per_chunk = max(1, self.config.style_batch // (k + 1))

@@ -280,9 +280,7 @@ def _jitter(rgb: Tensor, gains: Tensor, saturation: Tensor, hue: Tensor, gamma: 
     chroma = torch.stack((one, zero, zero, zero, cos, -sin, zero, sin, cos), dim=-1).unflatten(-1, (3, 3))
     matrix = _YIQ_TO_RGB.to(rgb) @ chroma @ _RGB_TO_YIQ.to(rgb) @ torch.diag_embed(gains)
     mixed = torch.bmm(matrix.flatten(1, 2), rgb.flatten(2)).clamp_(0, 1).unflatten(1, matrix.shape[1:3])
-    levels = torch.linspace(0, 1, _LUT_SIZE, device=rgb.device, dtype=rgb.dtype)
-    curve = levels.expand(*gamma.shape, 3, _LUT_SIZE) ** gamma[..., None, None]
-    return _apply_lut(mixed.unflatten(-1, rgb.shape[-2:]), curve)
+    return mixed.pow_(gamma[..., None, None]).unflatten(-1, rgb.shape[-2:])  # in place: no more memory
 
 
 def _ensure_difference(

@@ -50,14 +50,18 @@ def _relu_indices() -> dict[str, int]:
 
 
 def _vgg_features(last: int) -> nn.Sequential:
-    """torchvision's VGG-16 ``features`` up to and including layer ``last`` (same layer indices)."""
+    """torchvision's VGG-16 ``features`` up to and including layer ``last`` (same layer indices).
+
+    The layers are built without weights (on the meta device): no time or global random state is
+    spent on an initialisation that :func:`_init_random` replaces.
+    """
     layers: list[nn.Module] = []
     channels = 3
     for item in _VGG16:
         if item == "M":
             layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
         else:
-            layers += [nn.Conv2d(channels, item, kernel_size=3, padding=1), nn.ReLU(inplace=True)]
+            layers += [nn.Conv2d(channels, item, kernel_size=3, padding=1, device="meta"), nn.ReLU(inplace=True)]
             channels = item
         if len(layers) > last:
             break
@@ -67,6 +71,7 @@ def _vgg_features(last: int) -> nn.Sequential:
 class StyleFeatures(nn.Module):
     """A frozen, truncated VGG-16 returning the activations of the style layers.
 
+    A new instance holds the fixed-seed random weights (the fallback); loaders replace them.
     Parameters never require grad and the module stays in eval mode (``train()`` is ignored), but
     gradients flow to the input. Convolutions run in channels-last layout (about 30 % faster on a
     CPU).
@@ -81,7 +86,9 @@ class StyleFeatures(nn.Module):
         - output: one ``(N, C_l, H / 2**s_l, W / 2**s_l)`` map per layer, in ``layers`` order.
     """
 
-    def __init__(self, layers: tuple[str, ...] = STYLE_LAYERS, source: str = RANDOM_SOURCE, is_pretrained: bool = False) -> None:
+    def __init__(
+        self, layers: tuple[str, ...] = STYLE_LAYERS, source: str = RANDOM_SOURCE, is_pretrained: bool = False
+    ) -> None:
         super().__init__()
         indices = _relu_indices()
         unknown = [name for name in layers if name not in indices]
@@ -92,7 +99,8 @@ class StyleFeatures(nn.Module):
         self.is_pretrained = is_pretrained
         self._taps = sorted({indices[name] for name in layers})
         self._order = [self._taps.index(indices[name]) for name in layers]
-        self.features = _vgg_features(self._taps[-1])
+        self.features = _vgg_features(self._taps[-1]).to_empty(device="cpu")
+        _init_random(self.features)
         self.register_buffer("mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
         self.requires_grad_(False)
@@ -177,7 +185,9 @@ def _imagenet_cache_path() -> Path:
 def _download_imagenet() -> dict[str, Tensor]:
     url = _imagenet_url()
     try:
-        return torch.hub.load_state_dict_from_url(url, map_location="cpu", progress=True, check_hash=True, weights_only=True)
+        return torch.hub.load_state_dict_from_url(
+            url, map_location="cpu", progress=True, check_hash=True, weights_only=True
+        )
     except (OSError, RuntimeError, ValueError) as error:  # URLError is an OSError
         raise RuntimeError(
             f"could not download torchvision's ImageNet VGG-16 weights from {url} ({error}). Offline? Copy the file "
@@ -186,24 +196,26 @@ def _download_imagenet() -> dict[str, Tensor]:
 
 
 def _random_model(layers: tuple[str, ...]) -> StyleFeatures:
-    """VGG-16 with torchvision's initialisation variance, drawn reproducibly.
+    return StyleFeatures(layers, RANDOM_SOURCE, False)
+
+
+def _init_random(features: nn.Sequential) -> None:
+    """torchvision's initialisation variance, drawn reproducibly from seed 0.
 
     torchvision draws conv weights from a Kaiming normal (fan-out, ReLU gain) with zero biases.
     Here they come from a uniform distribution of the same variance, because CPU uniform draws
     from a seeded ``torch.Generator`` are bit-identical on every machine, while normal draws take
     vectorised code paths that differ between CPUs.
     """
-    model = StyleFeatures(layers, RANDOM_SOURCE, False)
     generator = torch.Generator().manual_seed(_RANDOM_SEED)
     with torch.no_grad():
-        for layer in model.features:
+        for layer in features:
             if isinstance(layer, nn.Conv2d):
                 fan_out = layer.out_channels * layer.kernel_size[0] * layer.kernel_size[1]
                 bound = 3**0.5 * (2.0 / fan_out) ** 0.5
                 values = torch.rand(layer.weight.shape, generator=generator, dtype=torch.float64)
                 layer.weight.copy_(((2 * values - 1) * bound).to(layer.weight.dtype))
                 layer.bias.zero_()
-    return model
 
 
 def _torch_load(path: Path) -> dict[str, Tensor]:
@@ -233,7 +245,7 @@ def _from_file(path: Path, layers: tuple[str, ...]) -> StyleFeatures:
 def _from_state_dict(state: object, layers: tuple[str, ...], source: str, is_pretrained: bool) -> StyleFeatures:
     """Load torchvision-named weights (``features.N.weight``; a bare ``N.weight`` also works)."""
     if not isinstance(state, dict):
-        raise ValueError(f"expected a state dict (a mapping of names to tensors) from {source}, got {type(state).__name__}")
+        raise ValueError(f"expected a state dict (names to tensors) from {source}, got {type(state).__name__}")
     model = StyleFeatures(layers, source, is_pretrained)
     wanted = model.state_dict()
     found = {}
@@ -243,7 +255,8 @@ def _from_state_dict(state: object, layers: tuple[str, ...], source: str, is_pre
             found[name] = value
     missing = sorted(set(wanted) - set(found))
     if missing:
-        raise ValueError(f"{source} is not a VGG-16 state dict: missing {', '.join(missing[:4])}{' ...' if len(missing) > 4 else ''}")
+        more = " ..." if len(missing) > 4 else ""
+        raise ValueError(f"{source} is not a VGG-16 state dict: missing {', '.join(missing[:4])}{more}")
     for name, value in found.items():
         if not isinstance(value, Tensor) or value.shape != wanted[name].shape:
             shape = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__

@@ -1,4 +1,4 @@
-"""The Model menu, device choice, the training placeholder, and remembered settings."""
+"""The Model menu, device choice, the training entry, and remembered settings."""
 
 from __future__ import annotations
 
@@ -48,10 +48,10 @@ def test_default_without_a_bundled_model_says_it_falls_back(qtbot, window) -> No
     assert window.settings.model == "default"
 
 
-def test_training_is_a_disabled_placeholder_in_the_tools_menu(window) -> None:  # noqa: ANN001
+def test_training_is_offered_in_the_tools_menu(window) -> None:  # noqa: ANN001
     actions = window.menus["tools"].actions()
-    assert [a.text() for a in actions] == ["Train personal model…"]
-    assert not actions[0].isEnabled()
+    assert [a.text() for a in actions] == ["&Train Personal Model…"]
+    assert actions[0].isEnabled()
 
 
 def test_settings_survive_a_restart(qtbot, tmp_path: Path, dialogs) -> None:  # noqa: ANN001

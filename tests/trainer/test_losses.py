@@ -113,7 +113,8 @@ def test_contrastive_ratio_known_value() -> None:
 def test_ratio_falls_as_the_anchor_moves_toward_the_positive() -> None:
     torch.manual_seed(1)
     positive, negatives, start = torch.rand(3, 8), torch.rand(3, 4, 8) + 1, torch.rand(3, 8) - 1
-    ratios = [contrastive_ratio(torch.lerp(start, positive, t), positive, negatives, 1e-8) for t in (0.0, 0.3, 0.6, 0.9, 1.0)]
+    steps = (0.0, 0.3, 0.6, 0.9, 1.0)
+    ratios = [contrastive_ratio(torch.lerp(start, positive, t), positive, negatives, 1e-8) for t in steps]
     for before, after in zip(ratios, ratios[1:]):
         assert (after < before).all()
     assert torch.equal(ratios[-1], torch.zeros(3))

@@ -37,6 +37,14 @@ def test_shape_range_and_composite_first() -> None:
     assert torch.equal(negatives[:, 0], composite)
 
 
+def test_counts_with_and_without_the_composite() -> None:
+    real, mask, composite = _batch()
+    only_composite = generate_negatives(real, mask, composite, NegativeConfig(count=1))
+    assert torch.equal(only_composite, composite[:, None])
+    recoloured = generate_negatives(real, mask, composite, NegativeConfig(count=2, include_composite=False))
+    assert recoloured.shape == (4, 2, 3, 32, 32) and (_fg_change(recoloured, real, mask) > 0.03).all()
+
+
 def test_negatives_differ_from_real_only_inside_the_mask() -> None:
     real, mask, composite = _batch()
     negatives = generate_negatives(real, mask, composite, generator=torch.Generator().manual_seed(1))
@@ -118,7 +126,8 @@ def test_full_mask_and_flat_images_stay_finite() -> None:
 
 def test_half_precision_inputs_keep_their_dtype() -> None:
     real, mask, composite = _batch()
-    negatives = generate_negatives(real.half(), mask.half(), composite.half(), generator=torch.Generator().manual_seed(0))
+    generator = torch.Generator().manual_seed(0)
+    negatives = generate_negatives(real.half(), mask.half(), composite.half(), generator=generator)
     assert negatives.dtype == torch.float16 and torch.isfinite(negatives).all()
 
 

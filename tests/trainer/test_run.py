@@ -118,10 +118,12 @@ def test_sigterm_stops_cleanly_and_keeps_the_last_checkpoint(photo_folder: Path,
 def test_fine_tuning_starts_from_the_given_checkpoint(photo_folder: Path, tmp_path: Path) -> None:
     assert train(photo_folder, tmp_path / "base", "--steps", "2") == 0
     base = tmp_path / "base" / "last.safetensors"
-    assert main.main(["train", "--data", str(photo_folder), "--out", str(tmp_path / "personal"), *TINY_RUN,
+    without_size = [a for a in TINY_RUN if a not in ("--size", "32")]
+    assert main.main(["train", "--data", str(photo_folder), "--out", str(tmp_path / "personal"), *without_size,
                       "--width", "8", "--steps", "2", "--init", str(base)]) == 0
     tuned, meta = load_generator(tmp_path / "personal" / "last.safetensors")
-    assert tuned.config.width == 4  # the checkpoint's architecture wins over --width
+    # The checkpoint's architecture and working size win over --width and the default --size.
+    assert tuned.config.width == 4 and tuned.config.working_size == 32
     assert meta["train_config"]["init"] == str(base)
 
 
