@@ -3,8 +3,9 @@
     python benchmarks/train.py [--steps N] [--batch-size B]
 
 - ``train_images_per_s``: optimisation throughput of the default generator at 256x256 with the
-  full SCS-Co loss (K = 6 negatives generated on the device, VGG-16 style terms, AdamW, gradient
-  clipping), batches already in memory, on the CPU.
+  full SCS-Co loss (K = 6 negatives generated on the device at the style network's input size,
+  VGG-16 style terms at ``--style-size``, AdamW, gradient clipping), batches already in memory, on
+  the CPU.
 - ``step_ms``: the same as milliseconds per step, split into ``negatives_ms_per_batch`` and the rest.
 - ``data_items_per_s_per_worker``: how fast one data-loading worker makes training samples from
   ``../shared/data/labelme_regions`` (synthesis included), when that folder exists.
@@ -50,10 +51,11 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def step_figures(device: torch.device, batch_size: int, steps: int) -> dict[str, float]:
+def step_figures(device: torch.device, batch_size: int, steps: int, style_size: int) -> dict[str, float]:
     torch.manual_seed(0)
     model = SCSCoGenerator().to(device).train()
-    loss_fn = SCSCoLoss(load_style_features("random", device), LossConfig()).to(device)
+    loss_config = LossConfig(style_size=style_size)
+    loss_fn = SCSCoLoss(load_style_features("random", device), loss_config).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     amp = device.type == "cuda"
     scaler = torch.amp.GradScaler(device.type, enabled=amp)
@@ -63,7 +65,9 @@ def step_figures(device: torch.device, batch_size: int, steps: int) -> dict[str,
     for i in range(steps + 2):
         _sync(device)
         start = time.perf_counter()
-        negatives = generate_negatives(batch["real"], batch["mask"], batch["composite"], NegativeConfig(), generator)
+        size = loss_config.style_shape(256, 256)
+        small = [torch.nn.functional.interpolate(batch[k], size=size, mode="area") for k in ("real", "mask", "composite")]
+        negatives = generate_negatives(*small, NegativeConfig(), generator)
         _sync(device)
         negatives_done = time.perf_counter()
         with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
@@ -82,6 +86,7 @@ def step_figures(device: torch.device, batch_size: int, steps: int) -> dict[str,
     step = statistics.median(step_times)
     return {
         "batch_size": batch_size,
+        "style_size": style_size,
         "train_images_per_s": round(batch_size / step, 2),
         "step_ms": round(step * 1000, 1),
         "negatives_ms_per_batch": round(statistics.median(negative_times) * 1000, 1),
@@ -107,16 +112,17 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--data-items", type=int, default=100)
+    parser.add_argument("--style-size", type=int, default=LossConfig().style_size, help="style network input side")
     args = parser.parse_args()
     threads = torch.get_num_threads()
     report: dict = {"model": "SCS-Co default architecture", "torch": torch.__version__, "threads": threads}
-    report.update(step_figures(torch.device("cpu"), args.batch_size, args.steps))
+    report.update(step_figures(torch.device("cpu"), args.batch_size, args.steps, args.style_size))
     data = data_figures(args.data_items)
     torch.set_num_threads(threads)
     if data:
         report.update(data)
     if torch.cuda.is_available():
-        report["cuda"] = step_figures(torch.device("cuda"), args.batch_size, args.steps * 4)
+        report["cuda"] = step_figures(torch.device("cuda"), args.batch_size, args.steps * 4, args.style_size)
     print(json.dumps(report, indent=2))
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import torch
+import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Subset
 
@@ -203,7 +204,11 @@ class Trainer:
         generator = torch.Generator(device=device).manual_seed(
             (self.config.seed * 1_000_003 + self.run.step * 1_009 + self.context.rank) % (2**63)
         )
-        negatives = generate_negatives(real, mask, composite, self.config.negatives, generator)
+        # Negatives only feed the style network, so they are made at its (smaller) input size.
+        size = self.config.loss.style_shape(*real.shape[-2:])
+        small = [F.interpolate(t, size=size, mode="area") if size != tuple(t.shape[-2:]) else t
+                 for t in (real, mask, composite)]
+        negatives = generate_negatives(*small, self.config.negatives, generator)
         with torch.autocast(device.type, dtype=torch.float16, enabled=self.amp):
             harmonized = self.network(composite, mask)["harmonized"]
             losses = self.loss(harmonized.float(), real, mask, negatives)
