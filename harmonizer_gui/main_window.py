@@ -75,7 +75,6 @@ class MainWindow(QMainWindow):
         self.opener = ImageOpener(self, self.document, self.undo_stack, self.settings, self.status, self.menus["recent"])
         self.masks = MaskEditor(self, self.document, self.undo_stack, self.status)
         self.last_preview: PreviewResult | None = None
-        self.stale_previews = 0
         self._preview_id = 0
         self._model_info: ModelInfo | None = None
         self._close_after_export = False
@@ -288,8 +287,7 @@ class MainWindow(QMainWindow):
         return self._preview_id
 
     def _on_preview(self, result: PreviewResult) -> None:
-        if result.request_id != self._preview_id:
-            self.stale_previews += 1
+        if result.request_id != self._preview_id:  # a newer edit is already on its way
             return
         self.last_preview = result
         self.canvas.layer_item.set_texture(result.texture)

@@ -59,11 +59,6 @@ class TaskRunner(QObject):
         self._relay.finished.connect(self._on_finished)
         self._relay.failed.connect(self._on_failed)
 
-    @property
-    def pending(self) -> set[int]:
-        """Tickets submitted and not answered yet."""
-        return set(self._callbacks)
-
     def submit(
         self,
         function: Callable[[], Any],

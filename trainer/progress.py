@@ -37,7 +37,6 @@ class Reporter:
         self.mode = ("bar" if sys.stderr.isatty() else "none") if mode == "auto" else mode
         self.log_file = log_file
         self._bar: tqdm | None = None
-        self._started = time.monotonic()
 
     def emit(self, event: str, **fields: Any) -> None:
         if not self.enabled:

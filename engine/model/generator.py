@@ -224,7 +224,3 @@ class SCSCoGenerator(nn.Module):
         if mapping is not None:
             outputs["mapping"] = mapping
         return outputs
-
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
