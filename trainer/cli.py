@@ -82,7 +82,8 @@ def _generator_config(args: argparse.Namespace) -> GeneratorConfig:
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     generator = _generator_config(args)
     return TrainConfig(
-        data=tuple(str(p) for p in args.data),
+        # Absolute paths, so a run resumes the same from any working directory.
+        data=tuple(str(p.resolve()) for p in args.data),
         out=str(args.out),
         steps=args.steps,
         epochs=args.epochs if args.epochs is not None or args.steps is not None else 10,
@@ -91,7 +92,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         seed=args.seed,
         workers=args.workers,
         device=args.device,
-        init=str(args.init) if args.init else None,
+        init=str(args.init.resolve()) if args.init else None,
         vgg_weights=args.vgg_weights,
         val_every=args.val_every,
         val_limit=args.val_limit,
@@ -100,7 +101,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         generator=generator,
         loss=LossConfig(style_weight=args.style_weight, style_size=args.style_size),
         negatives=NegativeConfig(count=args.negatives),
-        data_config=DataConfig(size=args.size, seed=args.seed, shapes=str(args.mask_shapes) if args.mask_shapes else None),
+        data_config=DataConfig(size=args.size, seed=args.seed, shapes=str(args.mask_shapes.resolve()) if args.mask_shapes else None),
     )
 
 

@@ -136,6 +136,16 @@ def test_existing_run_is_not_overwritten_without_resume(photo_folder: Path, tmp_
     assert (out / "last.safetensors").read_bytes() == before
 
 
+def test_resume_from_another_working_directory_with_a_relative_path(
+    photo_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "run"
+    assert train(photo_folder, out, "--steps", "1") == 0
+    monkeypatch.chdir(photo_folder.parent)
+    assert train(Path(photo_folder.name), out, "--steps", "2", "--resume") == 0
+    assert read_checkpoint(out / "last.safetensors")[1]["training_state"]["run"]["step"] == 2
+
+
 def test_resume_with_different_settings_is_refused(photo_folder: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "run"
     assert train(photo_folder, out, "--steps", "1") == 0
