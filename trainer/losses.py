@@ -39,7 +39,7 @@ class LossConfig:
         eps: added to the contrastive denominators.
         style_size: the style features see images whose shorter side is this many pixels
             (area-downscaled, never upscaled); ``None`` keeps the working size. At 128 a
-            training step's VGG work is a quarter of that at 256 (``benchmarks/train_components.py``),
+            training step's VGG work is a quarter of that at 256 (``benchmarks/train.py --style-size``),
             and the colour and tone statistics the style terms compare are low-frequency.
         style_batch: images per gradient-free VGG pass over the real images and negatives
             (bounds memory; whole samples are kept together).
