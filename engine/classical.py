@@ -5,6 +5,8 @@ also an input and a starting point of the SCS-Co generator.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from engine.color import rgb_to_lab
@@ -33,6 +35,49 @@ def weighted_stats(values: torch.Tensor, weights: torch.Tensor) -> tuple[torch.T
     return mean, var.clamp(min=0).sqrt(), total
 
 
+@dataclass(frozen=True)
+class LabStatistics:
+    """Lab mean and spread of the foreground and of the background, each ``(B, 3)``.
+
+    ``degenerate`` ``(B, 1)`` marks images whose foreground or background is empty.
+    """
+
+    fg_mean: torch.Tensor
+    fg_std: torch.Tensor
+    bg_mean: torch.Tensor
+    bg_std: torch.Tensor
+    degenerate: torch.Tensor
+
+
+def lab_statistics(rgb: torch.Tensor, mask: torch.Tensor) -> LabStatistics:
+    """Foreground and background Lab statistics of composites.
+
+    Args:
+        rgb: ``(B, 3, H, W)`` composite in ``[0, 1]``.
+        mask: ``(B, 1, H, W)`` foreground weights in ``[0, 1]``.
+    """
+    if rgb.dim() != 4 or rgb.shape[1] != 3 or mask.shape != (rgb.shape[0], 1, *rgb.shape[2:]):
+        raise ValueError(f"expected rgb (B, 3, H, W) and mask (B, 1, H, W), got {tuple(rgb.shape)}, {tuple(mask.shape)}")
+    lab = rgb_to_lab(rgb.float())
+    fg = mask.float().clamp(0, 1)
+    fg_mean, fg_std, fg_total = weighted_stats(lab, fg)
+    bg_mean, bg_std, bg_total = weighted_stats(lab, 1 - fg)
+    degenerate = ((fg_total < _MIN_WEIGHT) | (bg_total < _MIN_WEIGHT))[:, None]
+    return LabStatistics(fg_mean, fg_std, bg_mean, bg_std, degenerate)
+
+
+def stats_mapping(stats: LabStatistics, target_mean: torch.Tensor, target_std: torch.Tensor) -> LabStatsMapping:
+    """The Lab mapping that gives the foreground ``target_mean`` and ``target_std`` ``(B, 3)``.
+
+    Spread ratios are clamped to ``[MIN_SCALE, MAX_SCALE]``; degenerate images get the identity.
+    """
+    scale = (target_std / stats.fg_std.clamp(min=1e-3)).clamp(MIN_SCALE, MAX_SCALE)
+    shift = target_mean - scale * stats.fg_mean
+    scale = torch.where(stats.degenerate, torch.ones_like(scale), scale)
+    shift = torch.where(stats.degenerate, torch.zeros_like(shift), shift)
+    return LabStatsMapping(scale, shift)
+
+
 def lab_transfer_mapping(rgb: torch.Tensor, mask: torch.Tensor) -> LabStatsMapping:
     """The Lab statistics transfer that makes the foreground match the background.
 
@@ -43,18 +88,8 @@ def lab_transfer_mapping(rgb: torch.Tensor, mask: torch.Tensor) -> LabStatsMappi
     Returns:
         A :class:`LabStatsMapping`; the identity for images whose foreground or background is empty.
     """
-    if rgb.dim() != 4 or rgb.shape[1] != 3 or mask.shape != (rgb.shape[0], 1, *rgb.shape[2:]):
-        raise ValueError(f"expected rgb (B, 3, H, W) and mask (B, 1, H, W), got {tuple(rgb.shape)}, {tuple(mask.shape)}")
-    lab = rgb_to_lab(rgb.float())
-    fg = mask.float().clamp(0, 1)
-    fg_mean, fg_std, fg_total = weighted_stats(lab, fg)
-    bg_mean, bg_std, bg_total = weighted_stats(lab, 1 - fg)
-    scale = (bg_std / fg_std.clamp(min=1e-3)).clamp(MIN_SCALE, MAX_SCALE)
-    shift = bg_mean - scale * fg_mean
-    degenerate = ((fg_total < _MIN_WEIGHT) | (bg_total < _MIN_WEIGHT))[:, None]
-    scale = torch.where(degenerate, torch.ones_like(scale), scale)
-    shift = torch.where(degenerate, torch.zeros_like(shift), shift)
-    return LabStatsMapping(scale, shift)
+    stats = lab_statistics(rgb, mask)
+    return stats_mapping(stats, stats.bg_mean, stats.bg_std)
 
 
 def classical_harmonize(rgb: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

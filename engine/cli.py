@@ -18,6 +18,7 @@ from tqdm import tqdm
 from engine.atomic import write_bytes_atomic
 from engine.checkpoint import CheckpointError
 from engine.devices import DEVICE_CHOICES, DeviceError
+from engine.evaluation import evaluate_triplets
 from engine.harmonizer import Harmonizer, load_harmonizer
 from engine.iharmony import IMAGE_EXTENSIONS, LayoutError, find_triplets, mask_stem
 from engine.imageio import (
@@ -29,7 +30,6 @@ from engine.imageio import (
     read_mask,
     write_png,
 )
-from engine.metrics import MetricAccumulator, image_metrics
 from engine.pipeline import harmonize_array
 
 EXIT_OK, EXIT_PARTIAL, EXIT_INPUT, EXIT_MODEL = 0, 1, 2, 3
@@ -158,16 +158,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     triplets = find_triplets(args.root, args.list)
     harmonizer = load_harmonizer(args.model, args.device)
     log.info("model: %s on %s", harmonizer.description, harmonizer.device)
-    scores = {key: MetricAccumulator() for key in ("composite@256", "model@256", "composite@full", "model@full")}
-    for triplet in tqdm(triplets, desc="evaluating", unit="image", disable=None):
-        image, mask = _load_pair(triplet.composite, triplet.mask, args.resize_mask)
-        real = read_image(triplet.real)
-        if real.rgb.shape != image.rgb.shape:
-            raise InputError(f"{triplet.real.name} is {real.width}x{real.height} but {triplet.composite.name} is {image.width}x{image.height}")
-        result = harmonize_array(harmonizer, image.rgb, mask)
-        for label, prediction in (("composite", image.rgb), ("model", result)):
-            scores[f"{label}@256"].add(triplet.name, image_metrics(prediction, real.rgb, mask))
-            scores[f"{label}@full"].add(triplet.name, image_metrics(prediction, real.rgb, mask, size=None))
+    scores = evaluate_triplets(harmonizer, triplets, args.resize_mask)
     means = {key: acc.means() for key, acc in scores.items()}
     print(f"{len(triplets)} images, model: {harmonizer.description}")
     print(_format_table(means))

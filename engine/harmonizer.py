@@ -1,7 +1,7 @@
 """Harmonizers: things that look at a working-size composite and answer with a colour mapping.
 
 ``load_harmonizer`` resolves the names a user types: ``default`` (the bundled checkpoint, or the
-classical transfer until one is trained), ``classical``, or a checkpoint path.
+classical transfer where the file is missing), ``classical``, or a checkpoint path.
 """
 from __future__ import annotations
 
@@ -93,8 +93,8 @@ def load_harmonizer(spec: str = "default", device: str = "auto") -> Harmonizer:
         return ClassicalHarmonizer(torch_device)
     if spec == "default":
         if not DEFAULT_CHECKPOINT.is_file():
-            log.warning("no trained default model is bundled yet; using the classical transfer instead")
-            return ClassicalHarmonizer(torch_device, name="default", note="no trained default model bundled yet")
+            log.warning("the bundled default model %s is missing; using the classical transfer instead", DEFAULT_CHECKPOINT)
+            return ClassicalHarmonizer(torch_device, name="default", note="bundled default model missing")
         path = DEFAULT_CHECKPOINT
     else:
         path = Path(os.path.expanduser(spec))

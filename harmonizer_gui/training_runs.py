@@ -72,7 +72,7 @@ def start_point(spec: str) -> tuple[str | None, str]:
     if spec == "classical":
         return None, "classical Lab transfer"
     if spec == "default":
-        return (str(DEFAULT_CHECKPOINT), "default") if DEFAULT_CHECKPOINT.is_file() else (None, "default, not bundled yet")
+        return (str(DEFAULT_CHECKPOINT), "default") if DEFAULT_CHECKPOINT.is_file() else (None, "default, missing")
     return spec, run_label(spec)
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from engine.atomic import AtomicWriteError
 from engine.checkpoint import CheckpointError
 from engine.devices import DEVICE_CHOICES, DeviceError
-from engine.model.generator import HEADS, GeneratorConfig
+from engine.model.generator import BASES, HEADS, GeneratorConfig
 from trainer.config import TrainConfig
 from trainer.dataset import DataConfig
 from trainer.loop import RunError, train
@@ -64,6 +64,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--style-size", type=int, default=LossConfig().style_size,
                         help="shorter side of the images the style network sees (smaller is faster)")
     parser.add_argument("--head", choices=HEADS, default=GeneratorConfig().head, help="generator output head")
+    parser.add_argument("--base", choices=BASES, default=GeneratorConfig().base,
+                        help="what the mapping starts from: a learned Lab transfer (adaptive), classical, or the composite")
     parser.add_argument("--width", type=int, default=GeneratorConfig().width, help="generator base width")
     parser.add_argument("--progress", choices=PROGRESS_MODES, default="auto",
                         help="bar (terminal), json (JSON lines on stdout), none; auto: bar on a terminal")
@@ -76,7 +78,7 @@ def _generator_config(args: argparse.Namespace) -> GeneratorConfig:
     bottleneck = default.working_size // 2**default.depth
     depth = max(1, round(math.log2(max(args.size // bottleneck, 2))))
     grid = min(default.grid, args.size // 2)
-    return GeneratorConfig(head=args.head, width=args.width, working_size=args.size, depth=depth, grid=grid)
+    return GeneratorConfig(head=args.head, base=args.base, width=args.width, working_size=args.size, depth=depth, grid=grid)
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:

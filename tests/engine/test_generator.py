@@ -19,7 +19,7 @@ def _inputs(batch: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @pytest.mark.parametrize("head", ["mapping", "rgb"])
-@pytest.mark.parametrize("base", ["identity", "classical"])
+@pytest.mark.parametrize("base", ["identity", "classical", "adaptive"])
 def test_untrained_model_returns_its_base(head: str, base: str) -> None:
     composite, mask = _inputs()
     model = SCSCoGenerator(GeneratorConfig(head=head, base=base, **TINY)).eval()

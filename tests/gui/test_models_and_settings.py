@@ -44,7 +44,7 @@ def test_default_without_a_bundled_model_says_it_falls_back(qtbot, window) -> No
         window.model_menu.action_for("default").trigger()
     info = blocker.args[0]
     assert info.spec == "default"
-    assert info.description in window.status.model.text()  # e.g. "... (no trained default model bundled yet)"
+    assert info.description in window.status.model.text()  # e.g. "... (bundled default model missing)"
     assert window.settings.model == "default"
 
 

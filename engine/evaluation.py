@@ -1,0 +1,42 @@
+"""Scoring a harmonizer on iHarmony4-layout triplets: the composite itself is the baseline."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tqdm import tqdm
+
+from engine.harmonizer import Harmonizer
+from engine.iharmony import Triplet
+from engine.imageio import read_image, read_mask
+from engine.metrics import MetricAccumulator, image_metrics
+from engine.pipeline import harmonize_array
+
+SCORE_KEYS = ("composite@256", "model@256", "composite@full", "model@full")
+
+
+def evaluate_triplets(
+    harmonizer: Harmonizer, triplets: Sequence[Triplet], resize_mask: bool = False, progress: bool | None = None
+) -> dict[str, MetricAccumulator]:
+    """MSE, PSNR and fMSE of the composites and of the harmonizer's results, at 256 and full size.
+
+    Args:
+        progress: show a progress bar (``None``: only on a terminal).
+
+    Returns:
+        One accumulator per entry of :data:`SCORE_KEYS`.
+
+    Raises:
+        ValueError: a real image's size differs from its composite's.
+    """
+    scores = {key: MetricAccumulator() for key in SCORE_KEYS}
+    for triplet in tqdm(triplets, desc="evaluating", unit="image", disable=None if progress is None else not progress):
+        image = read_image(triplet.composite)
+        mask = read_mask(triplet.mask, expected_shape=(image.height, image.width), resize=resize_mask)
+        real = read_image(triplet.real)
+        if real.rgb.shape != image.rgb.shape:
+            raise ValueError(f"{triplet.real.name} is {real.width}x{real.height} but {triplet.composite.name} is {image.width}x{image.height}")
+        result = harmonize_array(harmonizer, image.rgb, mask)
+        for label, prediction in (("composite", image.rgb), ("model", result)):
+            scores[f"{label}@256"].add(triplet.name, image_metrics(prediction, real.rgb, mask))
+            scores[f"{label}@full"].add(triplet.name, image_metrics(prediction, real.rgb, mask, size=None))
+    return scores
