@@ -28,7 +28,7 @@ from engine.harmonizer import Harmonizer, load_harmonizer  # noqa: E402
 from engine.iharmony import Triplet, find_triplets  # noqa: E402
 from engine.imageio import read_image, read_mask, write_png  # noqa: E402
 from engine.pipeline import harmonize_array  # noqa: E402
-from trainer.devset import SHARED_DATA, make_highres, make_labelme  # noqa: E402
+from trainer.devset import HIGHRES_LONG_SIDE, SHARED_DATA, make_highres, make_labelme  # noqa: E402
 
 SUBSETS = ("labelme", "highres")
 SIZES = ("256", "full")
@@ -40,7 +40,7 @@ def ensure_devset(folder: Path, seed: int) -> None:
     if not (folder / "labelme" / "real_images").is_dir():
         make_labelme(SHARED_DATA / "labelme_regions", folder / "labelme", seed)
     if not (folder / "highres" / "real_images").is_dir():
-        make_highres(SHARED_DATA / "backgrounds", SHARED_DATA / "cutouts", folder / "highres", seed, long_side=2400)
+        make_highres(SHARED_DATA / "backgrounds", SHARED_DATA / "cutouts", folder / "highres", seed, HIGHRES_LONG_SIDE)
 
 
 def score(folder: Path, models: list[str], device: str) -> dict[str, dict[str, dict[str, float]]]:

@@ -28,6 +28,7 @@ from trainer.synthesis import synthesize
 
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 HIGHRES_AREA = (0.05, 0.3)
+HIGHRES_LONG_SIDE = 2400
 
 
 def _write_triplet(root: Path, name: str, composite: np.ndarray, mask: np.ndarray, real: np.ndarray) -> None:
@@ -78,7 +79,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--backgrounds", type=Path, default=SHARED_DATA / "backgrounds")
     parser.add_argument("--cutouts", type=Path, default=SHARED_DATA / "cutouts")
     parser.add_argument("--seed", type=int, default=0, help="the training runs' seed, so the held-out split matches")
-    parser.add_argument("--long-side", type=int, default=2400, help="long side of the high-resolution composites")
+    parser.add_argument("--long-side", type=int, default=HIGHRES_LONG_SIDE, help="long side of the high-resolution composites")
     parser.set_defaults(run=run_devset)
 
 
