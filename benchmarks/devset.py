@@ -43,14 +43,14 @@ def ensure_devset(folder: Path, seed: int) -> None:
         make_highres(SHARED_DATA / "backgrounds", SHARED_DATA / "cutouts", folder / "highres", seed, HIGHRES_LONG_SIDE)
 
 
-def score(folder: Path, models: list[str], device: str) -> dict[str, dict[str, dict[str, float]]]:
+def score(folder: Path, harmonizers: dict[str, Harmonizer]) -> dict[str, dict[str, dict[str, float]]]:
     """``{subset: {"<label>@<size>": {mse, psnr, fmse}}}`` with ``composite`` and each model."""
     results: dict[str, dict[str, dict[str, float]]] = {}
     for subset in SUBSETS:
         triplets = find_triplets(folder / subset)
         table: dict[str, dict[str, float]] = {}
-        for model in models:
-            scores = evaluate_triplets(load_harmonizer(model, device), triplets, progress=False)
+        for model, harmonizer in harmonizers.items():
+            scores = evaluate_triplets(harmonizer, triplets, progress=False)
             for size in SIZES:
                 table[f"composite@{size}"] = scores[f"composite@{size}"].means()
                 table[f"{model}@{size}"] = scores[f"model@{size}"].means()
@@ -120,11 +120,11 @@ def main() -> None:
     if "classical" not in models:
         models.append("classical")
     ensure_devset(args.devset, args.seed)
+    harmonizers = {model: load_harmonizer(model, args.device) for model in models}
     if args.pictures:
         args.pictures.mkdir(parents=True, exist_ok=True)
-        harmonizers = [load_harmonizer(model, args.device) for model in models]
-        write_pictures(find_triplets(args.devset / "highres"), harmonizers, args.pictures)
-    results = score(args.devset, models, args.device)
+        write_pictures(find_triplets(args.devset / "highres"), list(harmonizers.values()), args.pictures)
+    results = score(args.devset, harmonizers)
     if args.markdown:
         print(markdown(results, models))
     else:

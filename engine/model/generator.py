@@ -201,9 +201,10 @@ class SCSCoGenerator(nn.Module):
         self._check_inputs(composite, mask)
         cfg = self.config
         stats = lab_statistics(composite, mask) if cfg.base != "identity" or cfg.classical_input else None
+        classical_mapping = stats_mapping(stats, stats.bg_mean, stats.bg_std) if stats is not None else None
         inputs = [composite - 0.5, mask]
         if cfg.classical_input:
-            classical = stats_mapping(stats, stats.bg_mean, stats.bg_std).apply(composite.float()).clamp(0, 1)
+            classical = classical_mapping.apply(composite.float()).clamp(0, 1)
             inputs.append(classical.to(composite.dtype) - 0.5)
         features = self._features(torch.cat(inputs, dim=1), mask)
         m = F.adaptive_avg_pool2d(mask, features.shape[-2:])
@@ -211,7 +212,7 @@ class SCSCoGenerator(nn.Module):
 
         base_mapping: LabStatsMapping | None = None
         if cfg.base == "classical":
-            base_mapping = stats_mapping(stats, stats.bg_mean, stats.bg_std)
+            base_mapping = classical_mapping
         elif cfg.base == "adaptive":
             base_mapping = self._adaptive_transfer(pooled, stats)
         base = base_mapping.apply(composite.float()).clamp(0, 1) if base_mapping else composite.float()
