@@ -1,14 +1,18 @@
-"""Development-set evaluation (issue 5); prints one JSON object, or a Markdown table.
+"""Development-set evaluation; prints one JSON object, or a Markdown table.
 
-    python benchmarks/devset.py [--devset DIR] [--model default --model classical ...] [--markdown]
-                                [--pictures DIR]
+    python benchmarks/devset.py [--devset DIR] [--data DIR] [--model default --model classical ...]
+                                [--markdown] [--pictures DIR] [--sheet DIR]
 
-Regenerates the fixed development set into ``--devset`` when it is not there (``main.py devset``,
-seed 0: 100 held-out labelme composites at 256 px and 15 high-resolution composites), then scores
-the composite itself and every ``--model`` at 256 px and at full size. ``targets`` says, per
-subset, whether the first model cuts the composite's fMSE by at least 60% and beats ``classical``
-on MSE, PSNR and fMSE at both sizes. ``--pictures`` also writes, per high-resolution composite,
-full-resolution crops at the foreground's edge side by side: composite | each model | real.
+Regenerates the missing parts of the fixed development set into ``--devset`` (``main.py devset``,
+seed 0; the parts are described in ``trainer/devset.py``), then scores the composite itself and
+every ``--model`` at 256 px and at full size: mean MSE / PSNR / fMSE, and per model the share of
+composites it makes worse (higher fMSE than the composite's, at full size) with the worst ratio.
+On the ``identity`` part the composite is the real photo, so its fMSE is the harm done.
+
+``targets`` checks the first model against issue 11's bars. ``--pictures`` writes full-resolution
+edge crops of the high-resolution part (composite | each model | real); ``--sheet`` writes picture
+sheets of the real composites in ``<data>/real_composites`` (composite | each model; no ground
+truth), to be looked at row by row.
 """
 from __future__ import annotations
 
@@ -21,67 +25,88 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
+from engine.data_location import data_root, require  # noqa: E402
 from engine.evaluation import evaluate_triplets  # noqa: E402
 from engine.harmonizer import Harmonizer, load_harmonizer  # noqa: E402
 from engine.iharmony import Triplet, find_triplets  # noqa: E402
 from engine.imageio import read_image, read_mask, write_png  # noqa: E402
+from engine.metrics import MetricAccumulator  # noqa: E402
 from engine.pipeline import harmonize_array  # noqa: E402
-from trainer.devset import HIGHRES_LONG_SIDE, SHARED_DATA, make_highres, make_labelme  # noqa: E402
+from trainer.devset import PARTS, make_part  # noqa: E402
 
-SUBSETS = ("labelme", "highres")
 SIZES = ("256", "full")
-FMSE_CUT = 0.6
 CROP = 512  # full-resolution pixels per side of a picture panel
+SHEET_ROW_HEIGHT = 300
+SHEET_ROWS = 6
+# Issue 11's bars for the first model: fMSE cut per part, harm on unedited photos, made-worse share.
+FMSE_CUT = {"labelme": 0.72, "highres": 0.67, "objects": 0.60}
+IDENTITY_FMSE = 100.0
+WORSE_SHARE = 0.05
+WORST_RATIO = 1.5
 
 
-def ensure_devset(folder: Path, seed: int) -> None:
-    if not (folder / "labelme" / "real_images").is_dir():
-        make_labelme(SHARED_DATA / "labelme_regions", folder / "labelme", seed)
-    if not (folder / "highres" / "real_images").is_dir():
-        make_highres(SHARED_DATA / "backgrounds", SHARED_DATA / "cutouts", folder / "highres", seed, HIGHRES_LONG_SIDE)
+def ensure_devset(folder: Path, data: Path, seed: int) -> None:
+    for part in PARTS:
+        if not (folder / part / "real_images").is_dir():
+            make_part(part, data, folder / part, seed)
 
 
-def score(folder: Path, harmonizers: dict[str, Harmonizer]) -> dict[str, dict[str, dict[str, float]]]:
-    """``{subset: {"<label>@<size>": {mse, psnr, fmse}}}`` with ``composite`` and each model."""
-    results: dict[str, dict[str, dict[str, float]]] = {}
-    for subset in SUBSETS:
-        triplets = find_triplets(folder / subset)
-        table: dict[str, dict[str, float]] = {}
+def harm(model: MetricAccumulator, composite: MetricAccumulator) -> dict[str, float | None]:
+    """Share of images whose fMSE the model raised, and the worst model/composite fMSE ratio."""
+    ratios = [m["fmse"] / c["fmse"] for (_, m), (_, c) in zip(model.per_image, composite.per_image) if c["fmse"] > 0]
+    if not ratios:
+        return {"worse_share": None, "worst_ratio": None}
+    return {"worse_share": float(np.mean(np.array(ratios) > 1.0)), "worst_ratio": float(max(ratios))}
+
+
+def score(folder: Path, harmonizers: dict[str, Harmonizer]) -> dict[str, dict]:
+    """``{part: {"count": n, "<label>@<size>": {mse, psnr, fmse[, worse_share, worst_ratio]}}}``."""
+    results: dict[str, dict] = {}
+    for part in PARTS:
+        triplets = find_triplets(folder / part)
+        table: dict = {"count": len(triplets)}
         for model, harmonizer in harmonizers.items():
             scores = evaluate_triplets(harmonizer, triplets, progress=False)
             for size in SIZES:
                 table[f"composite@{size}"] = scores[f"composite@{size}"].means()
                 table[f"{model}@{size}"] = scores[f"model@{size}"].means()
-        results[subset] = {"count": len(triplets), **table}
+            table[f"{model}@full"].update(harm(scores["model@full"], scores["composite@full"]))
+        results[part] = table
     return results
 
 
 def targets(results: dict, model: str) -> dict[str, dict[str, bool]]:
-    checks = {}
-    for subset in SUBSETS:
-        table = results[subset]
-        for size in SIZES:
-            ours, base, classical = (table[f"{m}@{size}"] for m in (model, "composite", "classical"))
-            checks[f"{subset}@{size}"] = {
-                "fmse_cut_60": ours["fmse"] <= (1 - FMSE_CUT) * base["fmse"],
-                "beats_classical": ours["mse"] < classical["mse"] and ours["psnr"] > classical["psnr"]
-                and ours["fmse"] < classical["fmse"],
-            }
+    checks: dict[str, dict[str, bool]] = {}
+    for part in PARTS:
+        ours, base = results[part][f"{model}@full"], results[part]["composite@full"]
+        part_checks: dict[str, bool] = {}
+        if part == "identity":
+            part_checks["fmse_at_most_100"] = ours["fmse"] <= IDENTITY_FMSE
+        else:
+            part_checks[f"fmse_cut_{FMSE_CUT[part]:.0%}"] = ours["fmse"] <= (1 - FMSE_CUT[part]) * base["fmse"]
+            part_checks["worse_at_most_5pct"] = ours["worse_share"] <= WORSE_SHARE
+            part_checks["worst_ratio_at_most_1.5"] = ours["worst_ratio"] <= WORST_RATIO
+        checks[part] = part_checks
     return checks
 
 
 def markdown(results: dict, models: list[str]) -> str:
     labels = ["composite", *models]
-    lines = ["| set | size | " + " | ".join(f"{m} MSE / PSNR / fMSE" for m in labels) + " |",
-             "|---|---|" + "---|" * len(labels)]
-    for subset in SUBSETS:
+    lines = ["| part | size | " + " | ".join(f"{m} MSE / PSNR / fMSE" for m in labels) + " | "
+             + " | ".join(f"{m} worse / worst" for m in models) + " |",
+             "|---|---|" + "---|" * (len(labels) + len(models))]
+    for part in PARTS:
         for size in SIZES:
-            cells = [
-                "{mse:.1f} / {psnr:.2f} / {fmse:.0f}".format(**results[subset][f"{m}@{size}"]) for m in labels
-            ]
-            lines.append(f"| {subset} ({results[subset]['count']}) | {size} | " + " | ".join(cells) + " |")
+            table = results[part]
+            cells = ["{mse:.1f} / {psnr:.2f} / {fmse:.0f}".format(**table[f"{m}@{size}"]) for m in labels]
+            for m in models:
+                values = table[f"{m}@full"]
+                shown = size == "full" and values.get("worse_share") is not None
+                cells.append(f"{values['worse_share']:.0%} / {values['worst_ratio']:.2f}x" if shown else "")
+            lines.append(f"| {part} ({table['count']}) | {size} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -106,21 +131,69 @@ def write_pictures(triplets: list[Triplet], harmonizers: list[Harmonizer], out: 
         write_png(out / f"{triplet.name}.png", np.hstack([panel[window] for panel in panels]))
 
 
+def _label(panel: np.ndarray, text: str) -> np.ndarray:
+    out = panel.copy()
+    cv2.rectangle(out, (0, 0), (min(out.shape[1], 12 + 9 * len(text)), 22), (0, 0, 0), -1)
+    cv2.putText(out, text, (5, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+    return out
+
+
+def sheet_row(name: str, rgb: np.ndarray, mask: np.ndarray, results: dict[str, np.ndarray]) -> np.ndarray:
+    """composite (its mask outlined) | each result, scaled to the sheet's row height, labelled."""
+    scale = SHEET_ROW_HEIGHT / rgb.shape[0]
+    size = (max(1, round(rgb.shape[1] * scale)), SHEET_ROW_HEIGHT)
+    small_mask = cv2.resize(mask, size, interpolation=cv2.INTER_AREA)
+    outlined = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    contours, _ = cv2.findContours((small_mask > 0.5).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    cv2.drawContours(outlined, contours, -1, (255, 0, 255), 1)
+    panels = [_label(outlined, name)]
+    panels += [_label(cv2.resize(result, size, interpolation=cv2.INTER_AREA), label) for label, result in results.items()]
+    gap = np.full((SHEET_ROW_HEIGHT, 4, 3), 255, np.uint8)
+    return np.hstack([p for panel in panels for p in (panel, gap)][:-1])
+
+
+def write_sheets(folder: Path, harmonizers: dict[str, Harmonizer], out: Path) -> int:
+    """Picture sheets of ``composites/`` + ``masks/`` (same stems), ``SHEET_ROWS`` rows a page."""
+    composites = sorted(p for p in (folder / "composites").iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    rows = []
+    for path in composites:
+        image = read_image(path)
+        mask = read_mask(folder / "masks" / f"{path.stem}.png", expected_shape=(image.height, image.width), resize=True)
+        results = {label: harmonize_array(h, image.rgb, mask) for label, h in harmonizers.items()}
+        rows.append(sheet_row(path.stem, image.rgb, mask, results))
+    out.mkdir(parents=True, exist_ok=True)
+    for page, start in enumerate(range(0, len(rows), SHEET_ROWS)):
+        chunk = rows[start:start + SHEET_ROWS]
+        width = max(r.shape[1] for r in chunk)
+        padded = [np.pad(r, ((0, 6), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in chunk]
+        write_png(out / f"real_composites_{page + 1:02d}.png", np.vstack(padded))
+    return len(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--devset", type=Path, default=Path("runs/devset"), help="development set folder")
+    parser.add_argument("--data", type=Path, help="data folder (default: $HARMONIZER_DATA, else the repository's data/)")
     parser.add_argument("--model", action="append", help="default, classical or a checkpoint (repeatable)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table instead of JSON")
-    parser.add_argument("--pictures", type=Path, help="also write side-by-side edge crops of the high-resolution set here")
+    parser.add_argument("--pictures", type=Path, help="also write side-by-side edge crops of the high-resolution part here")
+    parser.add_argument("--sheet", type=Path, help="also write picture sheets of the real composites here")
+    parser.add_argument("--no-scores", action="store_true", help="only the pictures and sheets")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    data = args.data or data_root()
     models = args.model or ["default"]
     if "classical" not in models:
         models.append("classical")
-    ensure_devset(args.devset, args.seed)
     harmonizers = {model: load_harmonizer(model, args.device) for model in models}
+    if args.sheet:
+        count = write_sheets(require(data / "real_composites", "real_composites"), harmonizers, args.sheet)
+        print(f"{count} real composites on sheets in {args.sheet}", file=sys.stderr)
+    if args.no_scores:
+        return
+    ensure_devset(args.devset, data, args.seed)
     if args.pictures:
         args.pictures.mkdir(parents=True, exist_ok=True)
         write_pictures(find_triplets(args.devset / "highres"), list(harmonizers.values()), args.pictures)

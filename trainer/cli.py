@@ -24,6 +24,7 @@ from trainer.losses import LossConfig
 from trainer.negatives import NegativeConfig
 from trainer.progress import PROGRESS_MODES
 from trainer.sources import DataError
+from trainer.synthesis import SynthesisConfig
 from trainer.state import LAST
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_MODEL, EXIT_STOPPED = 0, 1, 2, 3, 130
@@ -57,6 +58,10 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--checkpoint-every", type=int, default=100, help="steps between checkpoints")
     parser.add_argument("--log-every", type=int, default=10, help="steps between progress reports")
     parser.add_argument("--mask-shapes", type=Path, help="folder of RGBA cut-outs whose alphas serve as extra masks")
+    parser.add_argument("--shape-probability", type=float, default=DataConfig().shape_probability,
+                        help="with --mask-shapes: chance that a photo uses a silhouette instead of its own mask")
+    parser.add_argument("--identity-fraction", type=float, default=SynthesisConfig().identity_fraction,
+                        help="share of training inputs left unedited, to teach the model to leave a fitting foreground alone")
     parser.add_argument("--negatives", type=int, default=NegativeConfig().count, help="K dynamic negatives per sample")
     parser.add_argument("--style-weight", type=float, default=LossConfig().style_weight, help="lambda of the style terms")
     parser.add_argument("--vgg-weights", default="auto",
@@ -103,7 +108,11 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         generator=generator,
         loss=LossConfig(style_weight=args.style_weight, style_size=args.style_size),
         negatives=NegativeConfig(count=args.negatives),
-        data_config=DataConfig(size=args.size, seed=args.seed, shapes=str(args.mask_shapes.resolve()) if args.mask_shapes else None),
+        data_config=DataConfig(
+            size=args.size, seed=args.seed, shapes=str(args.mask_shapes.resolve()) if args.mask_shapes else None,
+            shape_probability=args.shape_probability,
+            synthesis=SynthesisConfig(identity_fraction=args.identity_fraction),
+        ),
     )
 
 

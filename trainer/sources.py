@@ -126,6 +126,21 @@ def normalize_region(label: str) -> str | None:
     return " ".join(kept) or None
 
 
+def category_from_name(stem: str) -> str:
+    """The object category a file name announces: its last word when that is a plain word
+    (``"camvid_0001TP_006720_car"`` -> ``"car"``), else its first word without digits
+    (``"bear_00006"`` -> ``"bear"``, ``"horse_horse328"`` -> ``"horse"``).
+
+    Transfer-like composites borrow colours from another photo of the same category.
+    """
+    words = [w for w in re.split(r"[_\-\s.]+", stem) if w]
+    if not words:
+        return stem
+    if len(words) > 1 and words[-1].isalpha():
+        return _singular(words[-1].lower())
+    return _singular(re.sub(r"\d+", "", words[0]).lower() or words[0].lower())
+
+
 def split_indices(count: int, val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
     """A fixed-seed split of ``range(count)`` into sorted (train, val) index lists."""
     n_val = int(round(count * val_fraction))
@@ -274,9 +289,10 @@ def _images_masks_source(root: Path, val_fraction: float, seed: int) -> DataSour
             f"{len(orphans)} image(s) in {root / 'images'} have no mask of the same name in "
             f"{root / 'masks'}: {_examples(orphans)}"
         )
-    samples = [Sample(images[stem], masks[stem], None, None, "file") for stem in sorted(images)]
+    samples = [Sample(images[stem], masks[stem], None, category_from_name(stem), "file") for stem in sorted(images)]
     train, val = _split(samples, val_fraction, seed)
-    description = f"images+masks: {len(samples):,} photos with masks {_counts(train, val)}"
+    categories = len({s.region for s in samples})
+    description = f"images+masks: {len(samples):,} photos with masks in {categories} categories {_counts(train, val)}"
     return DataSource(root, "images+masks", train, val, description)
 
 

@@ -51,12 +51,15 @@ class SynthesisConfig:
         strong_fraction: Share of much harsher edits (PSNR 14-22 dB).
         min_fmse: Foreground MSE (0-255 scale) below which a pair counts as near-identical and
             is redone.
+        identity_fraction: Share of composites left unedited (composite = real photo), so that
+            the model learns to leave a foreground alone when it already fits.
     """
 
     retouch_probability: float = 0.5
     target_psnr: float = 31.5
     strong_fraction: float = 0.2
     min_fmse: float = 20.0
+    identity_fraction: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.retouch_probability <= 1.0:
@@ -65,6 +68,8 @@ class SynthesisConfig:
             raise ValueError(f"strong_fraction must be in [0, 0.5), got {self.strong_fraction}")
         if not 10.0 <= self.target_psnr <= 60.0:
             raise ValueError(f"target_psnr must be in [10, 60] dB, got {self.target_psnr}")
+        if not 0.0 <= self.identity_fraction < 1.0:
+            raise ValueError(f"identity_fraction must be in [0, 1), got {self.identity_fraction}")
         if self.min_fmse < 0:
             raise ValueError(f"min_fmse must be non-negative, got {self.min_fmse}")
 
@@ -156,8 +161,8 @@ def synthesize(
     A target PSNR is drawn (see the module docstring), an edit is made (transfer-like from
     ``reference`` with probability ``1 - retouch_probability``, retouch-like otherwise) and
     scaled to reach it. Edits that cannot reach it, or that change the region by less than
-    ``config.min_fmse``, are redrawn a bounded number of times. An empty mask returns a copy of
-    ``real``.
+    ``config.min_fmse``, are redrawn a bounded number of times. An empty mask, and a share
+    ``config.identity_fraction`` of composites, return a copy of ``real``.
 
     Args:
         real: The real photo in ``[0, 1]``.
@@ -176,7 +181,8 @@ def synthesize(
     _check_image(real, "real")
     mask = _as_mask(mask, real).to(real.dtype).clamp(0.0, 1.0)
     box = _bounding_box(mask)
-    if box is None:
+    # Drawn only when asked for, so composites made without identities keep their random stream.
+    if box is None or (config.identity_fraction and rng.random() < config.identity_fraction):
         return real.clone()
     rows, cols = box
     region, weights = real[:, rows, cols], mask[:, rows, cols]

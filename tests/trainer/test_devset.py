@@ -4,10 +4,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 import main
 from engine.iharmony import find_triplets
 from tests.trainer.conftest import make_photo_folder
+from trainer.devset import PARTS
 
 
 def _cutouts(folder: Path) -> Path:
@@ -28,29 +30,67 @@ def _backgrounds(folder: Path) -> Path:
     return folder
 
 
-def _make(tmp_path: Path, out: str) -> Path:
-    args = ["devset", str(tmp_path / out), "--labelme", str(tmp_path / "photos"), "--backgrounds",
-            str(tmp_path / "bg"), "--cutouts", str(tmp_path / "cut"), "--long-side", "200"]
-    assert main.main(args) == 0
-    return tmp_path / out
+def _objects(folder: Path) -> Path:
+    """Two sources of images/ + masks/, one of them with two categories named in the file names."""
+    rng = np.random.default_rng(1)
+    for source, names in (("street", ["s_01_car", "s_02_car", "s_03_road", "s_04_road"] * 5),
+                          ("horses", [f"horse_{i:03d}" for i in range(20)])):
+        for sub in ("images", "masks"):
+            (folder / source / sub).mkdir(parents=True)
+        for i, name in enumerate(names):
+            photo = np.full((48, 64, 3), rng.integers(40, 200, 3), np.uint8)
+            mask = np.zeros((48, 64), np.uint8)
+            cv2.rectangle(mask, (10, 8), (40, 36), 255, -1)
+            photo[mask > 0] = rng.integers(0, 255, 3)
+            cv2.imwrite(str(folder / source / "images" / f"{name}_{i}.jpg"), photo)
+            cv2.imwrite(str(folder / source / "masks" / f"{name}_{i}.png"), mask)
+    return folder
 
 
-def test_devset_is_regenerated_identically_and_evaluates(tmp_path: Path, capsys) -> None:
-    make_photo_folder(tmp_path / "photos", count=40)
-    _cutouts(tmp_path / "cut")
-    _backgrounds(tmp_path / "bg")
-    first, second = _make(tmp_path, "a"), _make(tmp_path, "b")
-    for subset in ("labelme", "highres"):
-        triplets = find_triplets(first / subset)
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    root = tmp_path / "data"
+    make_photo_folder(root / "labelme_regions", count=40)
+    _cutouts(root / "cutouts")
+    _backgrounds(root / "backgrounds")
+    _objects(root / "objects")
+    return root
+
+
+def _make(data: Path, out: Path) -> Path:
+    assert main.main(["devset", str(out), "--data", str(data), "--long-side", "200"]) == 0
+    return out
+
+
+def test_devset_is_regenerated_identically_and_evaluates(data: Path, tmp_path: Path, capsys) -> None:
+    first, second = _make(data, tmp_path / "a"), _make(data, tmp_path / "b")
+    for part in PARTS:
+        triplets = find_triplets(first / part)
         assert triplets
         for triplet in triplets:
-            twin = second / subset / triplet.composite.relative_to(first / subset)
+            twin = second / part / triplet.composite.relative_to(first / part)
             assert triplet.composite.read_bytes() == twin.read_bytes()
             composite, real = cv2.imread(str(triplet.composite)), cv2.imread(str(triplet.real))
             mask = cv2.imread(str(triplet.mask), cv2.IMREAD_GRAYSCALE)
             assert np.array_equal(composite[mask == 0], real[mask == 0])
-            assert np.abs(composite[mask == 255].astype(int) - real[mask == 255]).mean() > 1
+            change = np.abs(composite[mask == 255].astype(int) - real[mask == 255]).mean()
+            assert change == 0 if part == "identity" else change > 1
     assert max(cv2.imread(str(find_triplets(first / "highres")[0].composite)).shape[:2]) == 200
     capsys.readouterr()
     assert main.main(["evaluate", str(first / "labelme"), "--model", "classical"]) == 0
     assert "composite@256" in capsys.readouterr().out
+
+
+def test_identity_part_holds_out_photos_of_every_source(data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "dev"
+    assert main.main(["devset", str(out), "--data", str(data), "--part", "identity"]) == 0
+    names = [t.name for t in find_triplets(out / "identity")]
+    assert {n.split("-")[0] for n in names} == {"labelme_regions", "street", "horses"}
+    assert not (out / "labelme").exists()
+
+
+def test_missing_data_is_a_clear_error_not_a_traceback(tmp_path: Path, capsys) -> None:
+    code = main.main(["devset", str(tmp_path / "dev"), "--data", str(tmp_path / "nowhere")])
+    assert code == 2
+    message = capsys.readouterr().err
+    assert "labelme_regions not found" in message and "HARMONIZER_DATA" in message

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from engine.imageio import write_png
-from trainer.sources import DataError, discover, normalize_region, split_indices
+from engine.data_location import data_path
+from trainer.sources import DataError, category_from_name, discover, normalize_region, split_indices
 
-LABELME = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "labelme_regions"
+LABELME = data_path("labelme_regions")
 
 
 def _photo(path: Path, alpha: np.ndarray | None = None, size: tuple[int, int] = (12, 16)) -> Path:
@@ -99,6 +100,24 @@ def test_images_and_masks_are_paired_by_stem(tmp_path: Path) -> None:
     samples = source.train + source.val
     assert len(samples) == 3
     assert all(s.mask is not None and s.mask.stem == s.real.stem and s.mask_source == "file" for s in samples)
+
+
+@pytest.mark.parametrize(("stem", "category"), [
+    ("camvid_0001TP_006720_car", "car"), ("camvid_Seq05VD_f05100_road", "road"), ("bear_00006", "bear"),
+    ("horse_horse328", "horse"), ("cat_valid_group1092_ccdb054f", "cat"), ("car-roundabout_00012", "car"),
+    ("IMG_0042", "img"), ("0042", "0042"),
+])
+def test_category_from_name(stem: str, category: str) -> None:
+    assert category_from_name(stem) == category
+
+
+def test_images_and_masks_get_categories_from_their_names(tmp_path: Path) -> None:
+    for stem in ("street_01_car", "street_02_car", "street_03_road", "horse_004"):
+        _photo(tmp_path / "images" / f"{stem}.jpg")
+        _mask(tmp_path / "masks" / f"{stem}.png")
+    source = discover(tmp_path, val_fraction=0.0)
+    assert sorted(s.region for s in source.train) == ["car", "car", "horse", "road"]
+    assert "3 categories" in source.description
 
 
 def test_images_without_masks_are_listed(tmp_path: Path) -> None:
@@ -207,7 +226,7 @@ def test_missing_and_empty_folders_are_errors(tmp_path: Path) -> None:
         discover(tmp_path / "empty")
 
 
-@pytest.mark.skipif(not LABELME.is_dir(), reason="needs ../shared/data/labelme_regions beside the repository")
+@pytest.mark.skipif(not LABELME.is_dir(), reason=f"needs the real data: {LABELME} is absent (set HARMONIZER_DATA)")
 def test_labelme_regions_is_a_manifest() -> None:
     source = discover(LABELME)
     assert source.kind == "manifest"

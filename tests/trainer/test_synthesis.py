@@ -135,3 +135,17 @@ def test_bad_shapes_and_configs_are_rejected() -> None:
         synthesize(torch.zeros(3, 8, 8), torch.zeros(1, 8, 9), np.random.default_rng(0))
     with pytest.raises(ValueError, match="strong_fraction"):
         SynthesisConfig(strong_fraction=0.6)
+
+
+def test_identity_fraction_leaves_that_share_of_composites_unedited() -> None:
+    real, mask = _textured(), _mask(3)
+    config = SynthesisConfig(identity_fraction=0.5)
+    unedited = [torch.equal(synthesize(real, mask, np.random.default_rng(i), config), real) for i in range(40)]
+    assert 8 <= sum(unedited) <= 32
+    never = [torch.equal(synthesize(real, mask, np.random.default_rng(i)), real) for i in range(40)]
+    assert not any(never)
+
+
+def test_identity_fraction_must_leave_some_edits() -> None:
+    with pytest.raises(ValueError, match="identity_fraction"):
+        SynthesisConfig(identity_fraction=1.0)
