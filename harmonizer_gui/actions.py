@@ -167,8 +167,9 @@ def shortcuts_html(actions: Actions) -> str:
             rows.append((text, shortcut))
     rows += [("Move the layer", "Arrows, Shift+Arrows"), ("Zoom", "Wheel"), ("Pan", "Middle-drag")]
     half = (len(rows) + 1) // 2
+    right_column = [*rows[half:], *[("", "")] * (2 * half - len(rows))]  # one blank cell when the count is odd
     cells = []
-    for left, right in zip(rows[:half], [*rows[half:], ("", "")], strict=True):
+    for left, right in zip(rows[:half], right_column, strict=True):
         cells.append(
             "<tr>"
             + "".join(f"<td>{text}</td><td style='padding: 0 24px 0 12px'><b>{keys}</b></td>" for text, keys in (left, right))
