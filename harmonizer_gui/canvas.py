@@ -2,7 +2,7 @@
 
 Move tool: drag the layer to move it, a corner to scale it, the top handle to rotate it (Shift
 snaps to 15 degrees); drag elsewhere, or with the middle button, to pan. Painting tools: drag over
-the layer. The wheel zooms about the pointer. Dropped files go to the background or the foreground
+the layer. The wheel zooms about the pointer, the zoom keys about the view's centre. Dropped files go to the background or the foreground
 depending on where in the view they are dropped (the zones show while dragging).
 """
 
@@ -69,7 +69,7 @@ class Canvas(QGraphicsView):
             self.scene().addItem(item)
         self.setRenderHints(QPainter.RenderHint.Antialiasing | QPainter.RenderHint.SmoothPixmapTransform)
         self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.FullViewportUpdate)
-        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.NoAnchor)  # set_zoom keeps its own anchor
         self.setBackgroundBrush(QColor(38, 38, 40))
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -163,14 +163,22 @@ class Canvas(QGraphicsView):
     def zoom(self) -> float:
         return float(self.transform().m11())
 
-    def set_zoom(self, zoom: float) -> None:
+    def set_zoom(self, zoom: float, anchor: QPointF | None = None) -> None:
+        """Zoom to ``zoom`` screen pixels per background pixel, keeping the picture's point under
+        the viewport position ``anchor`` (default: the view's centre) where it is on screen."""
         self._fitted = False
         zoom = min(max(zoom, MIN_ZOOM), MAX_ZOOM)
+        if anchor is None:
+            anchor = QRectF(self.viewport().rect()).center()
+        fixed = self.viewportTransform().inverted()[0].map(anchor)
         self.setTransform(self.transform().fromScale(zoom, zoom))
+        drift = self.viewportTransform().map(fixed) - anchor
+        for bar, offset in ((self.horizontalScrollBar(), drift.x()), (self.verticalScrollBar(), drift.y())):
+            bar.setValue(bar.value() + round(offset))
         self._zoom_changed()
 
-    def zoom_by(self, factor: float) -> None:
-        self.set_zoom(self.zoom * factor)
+    def zoom_by(self, factor: float, anchor: QPointF | None = None) -> None:
+        self.set_zoom(self.zoom * factor, anchor)
 
     def fit(self) -> None:
         """Fit the background (or the lone layer) into the window."""
@@ -194,7 +202,7 @@ class Canvas(QGraphicsView):
     def wheelEvent(self, event: QWheelEvent) -> None:
         steps = event.angleDelta().y() / 120.0
         if steps:
-            self.zoom_by(1.15**steps)
+            self.zoom_by(1.15**steps, event.position())
         event.accept()
 
     # -- mouse ----------------------------------------------------------------------------
