@@ -22,6 +22,7 @@ from engine.iharmony import IMAGE_EXTENSIONS, is_iharmony_root
 BEST = "best.safetensors"
 LAST = "last.safetensors"
 DEFAULT_RUN_NAME = "personal"
+BUILT_IN_MODELS = ("default", "classical")  # model names that are not checkpoint files
 _STAMP = "%Y%m%d-%H%M%S"
 _RUN_FOLDER = re.compile(r"^(?P<name>.+)-(?P<date>\d{8})-(?P<time>\d{6})$")
 _UNSAFE = re.compile(r"[^\w .+-]+")
