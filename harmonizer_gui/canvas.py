@@ -339,6 +339,8 @@ class Canvas(QGraphicsView):
             self._draw_empty_hint(painter)
         if self._state.view_mode is ViewMode.SPLIT and self._document.background is not None:
             self._draw_split(painter)
+        if self._state.view_mode is ViewMode.ORIGINAL and self._document.background is not None:
+            self._draw_badge(painter, "Original (Space: harmonized)", 10.0)
         if self._drop_role is not None:
             self._draw_drop_zones(painter)
         painter.restore()
@@ -370,10 +372,16 @@ class Canvas(QGraphicsView):
         painter.drawLine(QPointF(x, 0), QPointF(x, height))
         painter.setPen(QPen(QColor(255, 255, 255), 1.5))
         painter.drawLine(QPointF(x, 0), QPointF(x, height))
-        for text, right in (("Original", False), ("Harmonized", True)):
-            box = QRectF(x + 10 if right else x - 110, 10, 100, 24)
-            painter.fillRect(box, QColor(0, 0, 0, 150))
-            painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
+        self._draw_badge(painter, "Original", x - 10, right_edge=True)
+        self._draw_badge(painter, "Harmonized", x + 10)
+
+    def _draw_badge(self, painter: QPainter, text: str, x: float, right_edge: bool = False) -> None:
+        """A label on a dark box near the top of the view, starting (or ending) at viewport ``x``."""
+        width = painter.fontMetrics().horizontalAdvance(text) + 24
+        box = QRectF(x - width if right_edge else x, 10, width, 24)
+        painter.fillRect(box, QColor(0, 0, 0, 150))
+        painter.setPen(QColor(255, 255, 255))
+        painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
 
     def _draw_drop_zones(self, painter: QPainter) -> None:
         width, height = self.viewport().width(), self.viewport().height()
