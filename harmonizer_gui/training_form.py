@@ -227,15 +227,15 @@ class TrainingForm(QWidget):
         check, batch = self._check, self.batch_size()
         note = ""
         if check.photos is not None and batch < self.batch.value():
-            held_out = check.photos - batch
-            note = (f"{check.photos} photos, {held_out} of them kept for validation: each step trains on a "
-                    f"batch of {batch}, all the others.")
+            note = (f"{check.photos} photos, {check.photos - batch} of them kept for validation: each step trains "
+                    f"on a batch of {batch}, all the others.")
         self.batch_note.setText(note)
         self.batch_note.setVisible(bool(note))
         estimate = None
-        if check.training_photos and check.megapixels is not None:
-            estimate = estimate_run(check.training_photos, check.megapixels, self.length.value(),
-                                    self.unit.currentText(), batch, self.device_name())
+        if check.photos and check.training_photos and check.megapixels is not None:
+            run = TrainingRequest("", "", self.length.value(), self.unit.currentText(), batch)
+            estimate = estimate_run(run, check.training_photos, check.photos - check.training_photos, check.megapixels,
+                                    self.device_name())
         if estimate is None:
             self.estimate.setText("Time: no estimate without photos to count." if check.usable else "")
             self.estimate.setStyleSheet("")

@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from harmonizer_gui.training_estimate import EPOCH_S, IMAGE_S, READ_S_PER_MEGAPIXEL, STEP_S, duration_text, estimate_run
-from harmonizer_gui.training_process import Ending
+from harmonizer_gui.training_process import Ending, TrainingRequest
 from tests.gui.test_training_dialog import open_dialog
 from tests.trainer.conftest import TINY_RUN, make_photo_folder
 
@@ -56,13 +56,17 @@ def test_the_dialog_estimates_the_time_from_photo_size_steps_and_batch(qtbot, wi
 
 
 def test_the_estimate_follows_its_cost_model() -> None:
-    per_image = IMAGE_S["cpu"] + READ_S_PER_MEGAPIXEL * 2.0
-    expected = 100 * (STEP_S + 4 * per_image) + 25 * EPOCH_S  # 16 photos: 4 steps per epoch
-    assert estimate_run(16, 2.0, 100, "steps", 4, "cpu").seconds == pytest.approx(expected)
-    assert estimate_run(16, 2.0, 3, "epochs", 4, "cpu").steps == 12
-    assert estimate_run(3, 2.0, 100, "steps", 4, "cpu") is None  # cannot fill a batch
-    gpu = estimate_run(16, 2.0, 100, "steps", 4, "cuda")
-    assert gpu.seconds < estimate_run(16, 2.0, 100, "steps", 4, "cpu").seconds
+    def run(length: int, unit: str = "steps", batch: int = 4) -> TrainingRequest:
+        return TrainingRequest("photos", "out", length, unit, batch)
+
+    read = READ_S_PER_MEGAPIXEL * 2.0
+    training = 100 * (STEP_S + 4 * (read + IMAGE_S["cpu"])) + 25 * EPOCH_S  # 16 photos: 4 steps per epoch
+    validating = 10 * 3 * (read + IMAGE_S["cpu"] / 3)  # every 10 steps, 3 held-out photos
+    assert estimate_run(run(100), 16, 3, 2.0, "cpu").seconds == pytest.approx(training + validating)
+    assert estimate_run(run(3, "epochs"), 16, 3, 2.0, "cpu").steps == 12
+    assert estimate_run(run(100), 3, 1, 2.0, "cpu") is None  # cannot fill a batch
+    assert estimate_run(run(100), 16, 3, 2.0, "cuda").seconds < estimate_run(run(100), 16, 3, 2.0, "cpu").seconds
+    assert estimate_run(run(100), 16, 3, 8.0, "cpu").seconds > estimate_run(run(100), 16, 3, 2.0, "cpu").seconds
     assert [duration_text(s) for s in (4, 125, 7300)] == ["about 10 s", "about 2 min", "about 2 h"]
 
 
