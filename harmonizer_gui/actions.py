@@ -161,7 +161,7 @@ def shortcuts_html(actions: Actions) -> str:
     seen: set[str] = set()
     for action in actions.parent().findChildren(QAction):
         shortcut = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
-        text = action.text().replace("&", "").rstrip("…")
+        text = action.iconText()  # the text without "&" and "…"; Undo and Redo keep their short names here
         if shortcut and text not in seen and " px" not in text:
             seen.add(text)
             rows.append((text, shortcut))

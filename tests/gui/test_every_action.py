@@ -101,3 +101,9 @@ def test_the_shortcut_list_shows_every_shortcut_for_an_odd_and_an_even_count(win
         action.setShortcut(QKeySequence(extra))
         html = shortcuts_html(window.actions)
         assert f"<td>Extra {extra}</td>" in html
+
+
+def test_the_shortcut_list_names_undo_and_redo_plainly(driver) -> None:  # noqa: ANN001
+    driver.load_both()  # the undo action's menu text is now "Undo Set Foreground"
+    html = shortcuts_html(driver.win.actions)
+    assert "<td>Undo</td>" in html and "<td>Redo</td>" in html and "Set Foreground" not in html
