@@ -2,8 +2,9 @@
 
 Move tool: drag the layer to move it, a corner to scale it, the top handle to rotate it (Shift
 snaps to 15 degrees); drag elsewhere, or with the middle button, to pan. Painting tools: drag over
-the layer. The wheel zooms about the pointer, the zoom keys about the view's centre. Dropped files go to the background or the foreground
-depending on where in the view they are dropped (the zones show while dragging).
+the layer. The wheel zooms about the pointer, the zoom keys about the view's centre. Dropped files
+go to the background or the foreground depending on where in the view they are dropped (the zones
+show while dragging).
 """
 
 from __future__ import annotations

@@ -228,7 +228,7 @@ class TrainingForm(QWidget):
         note = ""
         if check.photos is not None and batch < self.batch.value():
             note = (f"{check.photos} photos, {check.photos - batch} of them kept for validation: each step trains "
-                    f"on a batch of {batch}, all the others.")
+                    f"on all the other {batch}.")
         self.batch_note.setText(note)
         self.batch_note.setVisible(bool(note))
         estimate = None

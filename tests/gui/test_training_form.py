@@ -29,7 +29,7 @@ def test_a_small_folder_trains_with_the_dialogs_default_batch(qtbot, window, tmp
     dialog = open_dialog(qtbot, window, make_photo_folder(tmp_path / "six", count=6, size=16))
     form = dialog.form
     assert form.batch.value() == 8 and form.batch_size() == 5  # one of the six is held out for validation
-    assert form.batch_note.isVisibleTo(form) and "batch of 5" in form.batch_note.text()
+    assert form.batch_note.isVisibleTo(form) and "all the other 5" in form.batch_note.text()
     dialog.extra_arguments = [*TINY_RUN_ANY_BATCH, "--steps", "2"]
     with qtbot.waitSignal(dialog.runFinished, timeout=120_000) as finished:
         qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
