@@ -161,14 +161,15 @@ def shortcuts_html(actions: Actions) -> str:
     seen: set[str] = set()
     for action in actions.parent().findChildren(QAction):
         shortcut = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
-        text = action.text().replace("&", "").rstrip("…")
+        text = action.iconText()  # the text without "&" and "…"; Undo and Redo keep their short names here
         if shortcut and text not in seen and " px" not in text:
             seen.add(text)
             rows.append((text, shortcut))
     rows += [("Move the layer", "Arrows, Shift+Arrows"), ("Zoom", "Wheel"), ("Pan", "Middle-drag")]
     half = (len(rows) + 1) // 2
+    right_column = [*rows[half:], *[("", "")] * (2 * half - len(rows))]  # one blank cell when the count is odd
     cells = []
-    for left, right in zip(rows[:half], [*rows[half:], ("", "")], strict=True):
+    for left, right in zip(rows[:half], right_column, strict=True):
         cells.append(
             "<tr>"
             + "".join(f"<td>{text}</td><td style='padding: 0 24px 0 12px'><b>{keys}</b></td>" for text, keys in (left, right))

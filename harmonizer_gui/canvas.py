@@ -2,8 +2,9 @@
 
 Move tool: drag the layer to move it, a corner to scale it, the top handle to rotate it (Shift
 snaps to 15 degrees); drag elsewhere, or with the middle button, to pan. Painting tools: drag over
-the layer. The wheel zooms about the pointer. Dropped files go to the background or the foreground
-depending on where in the view they are dropped (the zones show while dragging).
+the layer. The wheel zooms about the pointer, the zoom keys about the view's centre. Dropped files
+go to the background or the foreground depending on where in the view they are dropped (the zones
+show while dragging).
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ class Canvas(QGraphicsView):
             self.scene().addItem(item)
         self.setRenderHints(QPainter.RenderHint.Antialiasing | QPainter.RenderHint.SmoothPixmapTransform)
         self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.FullViewportUpdate)
-        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.NoAnchor)  # set_zoom keeps its own anchor
         self.setBackgroundBrush(QColor(38, 38, 40))
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -163,14 +164,22 @@ class Canvas(QGraphicsView):
     def zoom(self) -> float:
         return float(self.transform().m11())
 
-    def set_zoom(self, zoom: float) -> None:
+    def set_zoom(self, zoom: float, anchor: QPointF | None = None) -> None:
+        """Zoom to ``zoom`` screen pixels per background pixel, keeping the picture's point under
+        the viewport position ``anchor`` (default: the view's centre) where it is on screen."""
         self._fitted = False
         zoom = min(max(zoom, MIN_ZOOM), MAX_ZOOM)
+        if anchor is None:
+            anchor = QRectF(self.viewport().rect()).center()
+        fixed = self.viewportTransform().inverted()[0].map(anchor)
         self.setTransform(self.transform().fromScale(zoom, zoom))
+        drift = self.viewportTransform().map(fixed) - anchor
+        for bar, offset in ((self.horizontalScrollBar(), drift.x()), (self.verticalScrollBar(), drift.y())):
+            bar.setValue(bar.value() + round(offset))
         self._zoom_changed()
 
-    def zoom_by(self, factor: float) -> None:
-        self.set_zoom(self.zoom * factor)
+    def zoom_by(self, factor: float, anchor: QPointF | None = None) -> None:
+        self.set_zoom(self.zoom * factor, anchor)
 
     def fit(self) -> None:
         """Fit the background (or the lone layer) into the window."""
@@ -194,7 +203,7 @@ class Canvas(QGraphicsView):
     def wheelEvent(self, event: QWheelEvent) -> None:
         steps = event.angleDelta().y() / 120.0
         if steps:
-            self.zoom_by(1.15**steps)
+            self.zoom_by(1.15**steps, event.position())
         event.accept()
 
     # -- mouse ----------------------------------------------------------------------------
@@ -331,6 +340,8 @@ class Canvas(QGraphicsView):
             self._draw_empty_hint(painter)
         if self._state.view_mode is ViewMode.SPLIT and self._document.background is not None:
             self._draw_split(painter)
+        if self._state.view_mode is ViewMode.ORIGINAL and self._document.background is not None:
+            self._draw_badge(painter, "Original (Space: harmonized)", 10.0)
         if self._drop_role is not None:
             self._draw_drop_zones(painter)
         painter.restore()
@@ -362,10 +373,16 @@ class Canvas(QGraphicsView):
         painter.drawLine(QPointF(x, 0), QPointF(x, height))
         painter.setPen(QPen(QColor(255, 255, 255), 1.5))
         painter.drawLine(QPointF(x, 0), QPointF(x, height))
-        for text, right in (("Original", False), ("Harmonized", True)):
-            box = QRectF(x + 10 if right else x - 110, 10, 100, 24)
-            painter.fillRect(box, QColor(0, 0, 0, 150))
-            painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
+        self._draw_badge(painter, "Original", x - 10, right_edge=True)
+        self._draw_badge(painter, "Harmonized", x + 10)
+
+    def _draw_badge(self, painter: QPainter, text: str, x: float, right_edge: bool = False) -> None:
+        """A label on a dark box near the top of the view, starting (or ending) at viewport ``x``."""
+        width = painter.fontMetrics().horizontalAdvance(text) + 24
+        box = QRectF(x - width if right_edge else x, 10, width, 24)
+        painter.fillRect(box, QColor(0, 0, 0, 150))
+        painter.setPen(QColor(255, 255, 255))
+        painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
 
     def _draw_drop_zones(self, painter: QPainter) -> None:
         width, height = self.viewport().width(), self.viewport().height()

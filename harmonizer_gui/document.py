@@ -56,9 +56,16 @@ class Layer:
 
     @property
     def display_rgb(self) -> np.ndarray:
-        """8-bit copy of the foreground at the size the canvas paints it (cached)."""
+        """8-bit copy of the foreground at the size the canvas paints it (cached).
+
+        Fully transparent pixels of a cut-out are mid-grey here: their stored colours are whatever
+        the editor that made the file left there, and the mask overlay would show them.
+        """
         if self._display is None:
-            self._display = to_display8(self.image.rgb)
+            rgb, alpha = self.image.rgb, self.image.alpha
+            if alpha is not None:
+                rgb = np.where((alpha == 0)[..., None], rgb.dtype.type(self.image.max_value // 2), rgb)
+            self._display = to_display8(rgb)
         return self._display
 
     def ensure_hints(self) -> np.ndarray:

@@ -67,6 +67,8 @@ class MainWindow(QMainWindow):
         undo.setShortcut("Ctrl+Z")
         redo = self.undo_stack.createRedoAction(self, "&Redo")
         redo.setShortcuts(["Ctrl+Shift+Z", "Ctrl+Y"])
+        undo.setIconText("Undo")  # the menu text names the command ("Undo Move Layer"); lists need the plain name
+        redo.setIconText("Redo")
         self.menus = build_menus(self, self.actions, undo, redo)
         self.tool_controls, self.strength_control = build_toolbars(self, self.actions, self.state, self.document)
         self.model_menu = ModelMenu(self.menus["model"], self)

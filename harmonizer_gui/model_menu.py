@@ -13,7 +13,7 @@ from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QFileDialog, QMenu, QWidget
 
 from engine.devices import available_devices
-from harmonizer_gui.training_runs import run_label
+from harmonizer_gui.training_runs import BUILT_IN_MODELS, run_label
 
 CHECKPOINT_FILTER = "SCS-Co checkpoints (*.safetensors);;All files (*)"
 _BUILT_IN = (("default", "&Default (bundled SCS-Co)"), ("classical", "&Classical (Lab statistics transfer)"))
@@ -57,7 +57,7 @@ class ModelMenu(QObject):
         action.setToolTip(spec)
         self._models.addAction(action)
         self._by_spec[spec] = action
-        if spec in dict(_BUILT_IN):
+        if spec in BUILT_IN_MODELS:
             self._menu.addAction(action)
         else:
             self._menu.insertAction(self._checkpoint_separator, action)
@@ -80,7 +80,7 @@ class ModelMenu(QObject):
 
     def set_current(self, spec: str) -> None:
         """Check the menu entry of the model in use, adding a checkpoint entry when needed."""
-        action = self._by_spec.get(spec) or (self.add_model(spec) if spec not in dict(_BUILT_IN) else None)
+        action = self._by_spec.get(spec) or (self.add_model(spec) if spec not in BUILT_IN_MODELS else None)
         if action is not None:
             action.setChecked(True)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar
 
 from harmonizer_gui.harmonize_worker import ModelInfo
+from harmonizer_gui.training_runs import BUILT_IN_MODELS, run_label
 
 
 class StatusPanel:
@@ -29,8 +30,11 @@ class StatusPanel:
         self._bar.showMessage(text, msecs)
 
     def set_model(self, info: ModelInfo) -> None:
-        self.model.setText(f"Model: {info.description} · {info.device}")
-        self.model.setToolTip(f"{info.name} on {info.device}")
+        """A checkpoint is named as the Model menu names it (a run's name and date); the built-in
+        models by their description. The tooltip has the description and the file."""
+        name = info.description if info.spec in BUILT_IN_MODELS else run_label(info.spec)
+        self.model.setText(f"Model: {name} · {info.device}")
+        self.model.setToolTip(f"{info.description}\n{info.name} on {info.device}")
 
     def set_latency(self, seconds: float | None) -> None:
         self.latency.setText("Preview: –" if seconds is None else f"Preview: {seconds * 1000:.0f} ms")

@@ -7,9 +7,11 @@ A run that finishes (or is stopped after its first checkpoint) offers its model:
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QMessageBox, QPushButton, QVBoxLayout, QWidget
 
@@ -17,6 +19,12 @@ from harmonizer_gui.training_form import TrainingForm
 from harmonizer_gui.training_monitor import TrainingMonitor
 from harmonizer_gui.training_process import Ending, Outcome, StepEvent, TrainingProcess
 from harmonizer_gui.training_runs import new_run_folder, run_label, safe_run_name
+
+
+def breakable_path(path: Path) -> str:
+    """The whole path, with a zero-width space after each separator so a word-wrapped label can
+    break a long path between folders instead of cutting it."""
+    return str(path).replace(os.sep, os.sep + "\u200b")
 
 
 class TrainingDialog(QDialog):
@@ -55,10 +63,11 @@ class TrainingDialog(QDialog):
 
     def _build(self) -> None:
         self.form.setFixedWidth(380)
-        where = QLabel()
+        where = self.where = QLabel(f"Runs are saved in {breakable_path(self.runs_folder)}")
         where.setToolTip(str(self.runs_folder))
         where.setEnabled(False)
-        where.setText(where.fontMetrics().elidedText(f"Runs are saved in {self.runs_folder}", Qt.TextElideMode.ElideMiddle, 380))
+        where.setWordWrap(True)
+        where.setFixedWidth(380)
         left = QVBoxLayout()
         left.addWidget(self.form, 1)
         left.addWidget(where)
@@ -168,6 +177,8 @@ class TrainingDialog(QDialog):
 
     def _on_finished(self, outcome: Outcome) -> None:
         self.outcome = outcome
+        if outcome.ending is Ending.FAILED and outcome.checkpoint is None and self.run_folder is not None:
+            shutil.rmtree(self.run_folder, ignore_errors=True)  # a new folder of this run's, with nothing usable in it
         self.monitor.show_outcome(outcome)
         if outcome.ending in (Ending.FINISHED, Ending.STOPPED) and outcome.checkpoint:
             self.checkpoint = outcome.checkpoint

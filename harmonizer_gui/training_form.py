@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.devices import available_devices
+from harmonizer_gui.training_estimate import LONG_RUN_S, duration_text, estimate_run
 from harmonizer_gui.training_process import TrainingRequest
 from harmonizer_gui.training_runs import DEFAULT_RUN_NAME, FolderCheck, check_data_folder
 
@@ -75,6 +76,12 @@ class TrainingForm(QWidget):
         self.unit.setToolTip("Steps: optimisation steps of one batch each. Epochs: passes over the training photos.")
         self.batch = QSpinBox(minimum=1, maximum=512, value=DEFAULT_BATCH)
         self.batch.setToolTip("Photos per step; lower it if the device runs out of memory")
+        self.batch_note = _hint()
+        self.estimate = _hint()
+        self.estimate.setToolTip(
+            "From the number of photos, their size, the steps, the batch and the device, with constants\n"
+            "measured on one machine; the progress bar's remaining time replaces it once training runs."
+        )
         self.device = QComboBox()
         for name in ["auto", *available_devices()]:
             self.device.addItem({"auto": f"Automatic ({available_devices()[0].upper()})", "cpu": "CPU"}.get(name, name.upper()),
@@ -99,6 +106,9 @@ class TrainingForm(QWidget):
         self.browse.clicked.connect(self._choose_data)
         self.vgg_browse.clicked.connect(self._choose_vgg)
         self.unit.currentTextChanged.connect(self._unit_changed)
+        self.length.valueChanged.connect(self._update_run_notes)
+        self.batch.valueChanged.connect(self._update_run_notes)
+        self.device.currentIndexChanged.connect(self._update_run_notes)
         self.advanced_toggle.toggled.connect(self._show_advanced)
         self.refresh_check()
         self.set_current_model(None, "")
@@ -125,7 +135,9 @@ class TrainingForm(QWidget):
         length_row.addWidget(self.unit)
         form.addRow("Length:", length_row)
         form.addRow("Batch size:", self.batch)
+        form.addRow(self.batch_note)
         form.addRow("Device:", self.device)
+        form.addRow(self.estimate)
         form.addRow(self.advanced_toggle)
         self.advanced = QWidget()
         advanced = QFormLayout(self.advanced)
@@ -176,6 +188,16 @@ class TrainingForm(QWidget):
     def set_data_folder(self, path: str) -> None:
         self.data.setText(path)
 
+    def batch_size(self) -> int:
+        """The batch a run uses: the one chosen, or fewer when there are fewer training photos."""
+        photos = self._check.training_photos
+        return min(self.batch.value(), photos) if photos else self.batch.value()
+
+    def device_name(self) -> str:
+        """The chosen device, ``auto`` resolved to the one it picks."""
+        name = self.device.currentData()
+        return available_devices()[0] if name == "auto" else name
+
     def request(self, out: str, extra: tuple[str, ...] = ()) -> TrainingRequest:
         weight = self.style_weight.text().strip()
         return TrainingRequest(
@@ -183,7 +205,7 @@ class TrainingForm(QWidget):
             out=out,
             length=self.length.value(),
             unit=self.unit.currentText(),
-            batch_size=self.batch.value(),
+            batch_size=self.batch_size(),
             device=self.device.currentData(),
             init=self.init_checkpoint,
             style_weight=float(weight) if weight else None,
@@ -197,7 +219,34 @@ class TrainingForm(QWidget):
         result = self._check = check_data_folder(self.data.text())
         self.data_check.setText(result.text)
         self.data_check.setStyleSheet("" if result.usable or not self.data.text().strip() else "color: #e06c6c;")
+        self._update_run_notes()
         self.changed.emit()
+
+    def _update_run_notes(self) -> None:
+        """Say when the batch is fitted to the photos, and how long the run will take."""
+        check, batch = self._check, self.batch_size()
+        note = ""
+        if check.photos is not None and batch < self.batch.value():
+            note = (f"{check.photos} photos, {check.photos - batch} of them kept for validation: each step trains "
+                    f"on all the other {batch}.")
+        self.batch_note.setText(note)
+        self.batch_note.setVisible(bool(note))
+        estimate = None
+        if check.photos and check.training_photos and check.megapixels is not None:
+            run = TrainingRequest("", "", self.length.value(), self.unit.currentText(), batch)
+            estimate = estimate_run(run, check.training_photos, check.photos - check.training_photos, check.megapixels,
+                                    self.device_name())
+        if estimate is None:
+            self.estimate.setText("Time: no estimate without photos to count." if check.usable else "")
+            self.estimate.setStyleSheet("")
+            return
+        text = (f"Estimated time: {duration_text(estimate.seconds)} for {estimate.steps:,} steps of {batch} "
+                f"photos of {check.megapixels:.1f} MP on the {self.device_name().upper()} (an estimate).")
+        long = estimate.seconds > LONG_RUN_S
+        if long:
+            text += " Fewer steps, or smaller copies of the photos, train faster."
+        self.estimate.setText(text)
+        self.estimate.setStyleSheet("color: #e0a040;" if long else "")
 
     def _choose_data(self) -> None:
         start = self.data.text().strip() or os.path.expanduser("~")

@@ -51,12 +51,17 @@ class TrainingRequest:
     vgg_weights: str = ""
     extra: tuple[str, ...] = ()
 
+    @property
+    def validation_every(self) -> int | None:
+        """Steps between validations (metrics and a preview), about ten a run; None: once per epoch."""
+        return max(self.length // 10, 10) if self.unit == "steps" else None
+
     def arguments(self) -> list[str]:
         args = ["--data", self.data, "--out", self.out, f"--{self.unit}", str(self.length)]
         args += ["--batch-size", str(self.batch_size), "--device", self.device, "--progress", "json"]
-        # Report often enough for a live plot; validate (metrics and a preview) about ten times a run.
-        if self.unit == "steps":
-            args += ["--log-every", str(min(max(self.length // 1000, 1), 10)), "--val-every", str(max(self.length // 10, 10))]
+        # Report often enough for a live plot.
+        if self.validation_every is not None:
+            args += ["--log-every", str(min(max(self.length // 1000, 1), 10)), "--val-every", str(self.validation_every)]
         else:
             args += ["--log-every", "2"]
         if self.init:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from PIL import Image
 from PySide6.QtCore import QStandardPaths
 
 from engine.harmonizer import DEFAULT_CHECKPOINT
@@ -22,10 +23,13 @@ from engine.iharmony import IMAGE_EXTENSIONS, is_iharmony_root
 BEST = "best.safetensors"
 LAST = "last.safetensors"
 DEFAULT_RUN_NAME = "personal"
+BUILT_IN_MODELS = ("default", "classical")  # model names that are not checkpoint files
 _STAMP = "%Y%m%d-%H%M%S"
 _RUN_FOLDER = re.compile(r"^(?P<name>.+)-(?P<date>\d{8})-(?P<time>\d{6})$")
 _UNSAFE = re.compile(r"[^\w .+-]+")
 _MAX_LISTED = 2000  # folder entries looked at, so a huge folder never stalls the dialog
+_SIZE_SAMPLE = 24  # photo headers read for their mean size
+VALIDATION_SHARE = 0.05  # the trainer's held-out share (at least one photo of two or more; trainer/sources.py)
 
 
 def default_runs_folder() -> Path:
@@ -87,24 +91,54 @@ def run_checkpoint(run_folder: str | os.PathLike) -> str | None:
 
 @dataclass(frozen=True)
 class FolderCheck:
-    """What a data folder looks like. ``usable`` False: Start stays disabled, ``text`` says why."""
+    """What a data folder looks like. ``usable`` False: Start stays disabled, ``text`` says why.
+
+    ``photos`` is the number of photos seen (None: not counted, e.g. iHarmony4 or a manifest) and
+    ``megapixels`` their mean size, read from the headers of up to ``_SIZE_SAMPLE`` of them.
+    """
 
     usable: bool
     text: str
+    photos: int | None = None
+    megapixels: float | None = None
+
+    @property
+    def training_photos(self) -> int | None:
+        """The photos left for training once the trainer holds out its validation share."""
+        if self.photos is None:
+            return None
+        held_out = min(max(round(self.photos * VALIDATION_SHARE), 1), self.photos - 1) if self.photos >= 2 else 0
+        return self.photos - held_out
 
 
-def _count_images(folder: Path) -> int:
-    count = 0
+def _image_files(folder: Path) -> list[Path]:
+    files = []
     try:
         with os.scandir(folder) as entries:
             for index, entry in enumerate(entries):
                 if index >= _MAX_LISTED:
                     break
                 if entry.is_file() and os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS:
-                    count += 1
+                    files.append(Path(entry.path))
     except OSError:
-        return 0
-    return count
+        return []
+    return sorted(files)
+
+
+def _mean_megapixels(files: list[Path]) -> float | None:
+    """Mean size of up to ``_SIZE_SAMPLE`` evenly spread files, from their headers only."""
+    sizes = []
+    for path in files[:: max(1, len(files) // _SIZE_SAMPLE)][:_SIZE_SAMPLE]:
+        try:
+            with Image.open(path) as image:
+                sizes.append(image.width * image.height / 1e6)
+        except (OSError, ValueError, Image.DecompressionBombError):
+            continue
+    return sum(sizes) / len(sizes) if sizes else None
+
+
+def _photos_check(text: str, files: list[Path]) -> FolderCheck:
+    return FolderCheck(True, text, len(files), _mean_megapixels(files))
 
 
 def _subsets(folder: Path) -> list[str]:
@@ -124,7 +158,10 @@ def _subsets(folder: Path) -> list[str]:
 def check_data_folder(path: str) -> FolderCheck:
     """A shallow look at a training folder; the trainer has the final word."""
     if not path.strip():
-        return FolderCheck(False, "Choose a folder of photos with masks, RGBA cut-outs, or an iHarmony4 folder.")
+        return FolderCheck(False, (
+            "Choose a folder of plain photos (masks are generated), photos with masks (images/ + masks/), "
+            "RGBA cut-outs, a manifest.csv, or an iHarmony4 folder."
+        ))
     folder = Path(os.path.expanduser(path.strip()))
     if not folder.exists():
         return FolderCheck(False, "This folder does not exist.")
@@ -138,11 +175,11 @@ def check_data_folder(path: str) -> FolderCheck:
     if (folder / "manifest.csv").is_file():
         return FolderCheck(True, "Has a manifest.csv listing images, masks and regions.")
     if (folder / "images").is_dir() and (folder / "masks").is_dir():
-        count = _count_images(folder / "images")
-        return FolderCheck(True, f"Photos with masks: images/ ({count} images) + masks/.")
-    count = _count_images(folder)
-    if count:
-        return FolderCheck(
-            True, f"{count} images. RGBA cut-outs train on their alpha; for plain photos masks are generated."
+        files = _image_files(folder / "images")
+        return _photos_check(f"Photos with masks: images/ ({len(files)} images) + masks/.", files)
+    files = _image_files(folder)
+    if files:
+        return _photos_check(
+            f"{len(files)} images. RGBA cut-outs train on their alpha; for plain photos masks are generated.", files
         )
     return FolderCheck(True, "No images seen at the top of this folder; the trainer will say whether it can use it.")

@@ -1,6 +1,6 @@
 """SCS-Co losses: foreground reconstruction plus self-consistent style contrastive terms.
 
-METHOD.md, "Losses":
+docs/DESIGN.md, "Losses":
 
 - reconstruction: foreground-normalised MSE;
 - foreground self-style: the output foreground's style (a region Gram matrix of frozen VGG-16

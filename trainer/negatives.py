@@ -1,4 +1,4 @@
-"""Dynamic negative generation for the SCS-Co contrastive losses (METHOD.md).
+"""Dynamic negative generation for the SCS-Co contrastive losses (docs/DESIGN.md, "Negatives").
 
 Every training step, each sample gets ``K`` negatives: images that look like its real photo with
 a *wrongly coloured* foreground. Negative 0 is the composite itself; the others are fresh

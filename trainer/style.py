@@ -1,6 +1,6 @@
 """Style features from a frozen VGG-16, for the SCS-Co contrastive losses.
 
-The losses compare Gram matrices of VGG-16 activations (METHOD.md, "Losses"). The paper uses
+The losses compare Gram matrices of VGG-16 activations (docs/DESIGN.md, "Losses"). The paper uses
 ImageNet weights; this module finds them without surprises:
 
 - ``"auto"``: torchvision's ImageNet weights if they are already in the torch hub cache (nothing

@@ -1,5 +1,5 @@
-"""Training composites made from a real photo and a mask (METHOD.md, "Training data without a
-prepared dataset").
+"""Training composites made from a real photo and a mask (docs/DESIGN.md, "Training
+data").
 
 The masked region of a real photo is recoloured the way iHarmony4 made its composites, and the
 original photo stays the ground truth:

@@ -1,6 +1,6 @@
 """The SCS-Co generator: a U-Net over composite, mask and classical transfer, with BAIN.
 
-Two heads (METHOD.md):
+Two heads (docs/DESIGN.md, "The generator" and "The mapping head"):
 
 - ``mapping`` (default): the decoder stops at a coarse grid and predicts a global affine colour
   transform plus local affine corrections on that grid, applied on top of a *base*. The answer is a

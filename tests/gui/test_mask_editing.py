@@ -95,6 +95,22 @@ def test_overlay_shows_what_the_mask_leaves_out(driver) -> None:  # noqa: ANN001
     assert tinted.alpha() > 100 and tinted.red() > tinted.green()
 
 
+def test_the_overlay_hides_the_junk_colours_of_fully_transparent_pixels(driver, tmp_path: Path) -> None:  # noqa: ANN001
+    rgb = np.full((30, 40, 3), 90, np.uint8)
+    rgb[::4, ::4] = (255, 255, 0)  # blocky junk where the alpha is zero, as some editors leave it
+    rgb[2::4, 1::4] = (0, 0, 255)
+    alpha = np.zeros((30, 40), np.uint8)
+    alpha[10:20, 12:28] = 255
+    path = tmp_path / "junk-cutout.png"
+    cv2.imwrite(str(path), np.dstack([rgb[..., ::-1], alpha]))
+    driver.drop_and_wait(driver.images["background"])
+    driver.drop_and_wait(path, x_fraction=0.75)
+    driver.key(Qt.Key.Key_O)
+    image = driver.win.canvas.layer_item.image("plain")
+    outside = [image.pixelColor(x, y) for y in range(0, 8) for x in range(40)]
+    assert len({(c.red(), c.green(), c.blue(), c.alpha()) for c in outside}) == 1  # one even red tint
+
+
 @pytest.fixture
 def disc_foreground(tmp_path: Path) -> Path:
     """A photo-like foreground without alpha: a red disc on green."""

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from PySide6.QtCore import QSettings
 
+from engine.harmonizer import DEFAULT_CHECKPOINT
 from harmonizer_gui.main_window import MainWindow
 from harmonizer_gui.settings import Settings
 
@@ -46,6 +48,18 @@ def test_default_without_a_bundled_model_says_it_falls_back(qtbot, window) -> No
     assert info.spec == "default"
     assert info.description in window.status.model.text()  # e.g. "... (bundled default model missing)"
     assert window.settings.model == "default"
+
+
+def test_a_run_model_is_named_after_its_run_in_the_menu_and_the_status_bar(qtbot, window, tmp_path: Path) -> None:  # noqa: ANN001
+    run = tmp_path / "runs" / "portraits-20250102-153000"
+    run.mkdir(parents=True)
+    shutil.copyfile(DEFAULT_CHECKPOINT, run / "best.safetensors")
+    with qtbot.waitSignal(window.modelChanged, timeout=20_000):
+        window.use_model(str(run / "best.safetensors"))
+    assert window.model_menu.action_for(str(run / "best.safetensors")).text() == "portraits (2025-01-02 15:30)"
+    assert "portraits (2025-01-02 15:30)" in window.status.model.text()
+    assert "best.safetensors" not in window.status.model.text()
+    assert "best.safetensors" in window.status.model.toolTip()  # the file and the head stay one hover away
 
 
 def test_training_is_offered_in_the_tools_menu(window) -> None:  # noqa: ANN001

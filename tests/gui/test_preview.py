@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QPoint, Qt, QTimer
+from PySide6.QtCore import QPoint, QRect, Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
 from engine.harmonizer import ClassicalHarmonizer
@@ -120,6 +120,21 @@ def test_compare_toggle_and_split_view(driver) -> None:  # noqa: ANN001
     driver.drag(divider, divider + QPoint(-100, 0))  # the divider follows the mouse, not the layer
     assert win.state.split == pytest.approx(0.5 - 100 / win.canvas.zoom / 120, abs=0.01)
     assert win.document.layer.transform.x == 60
+
+
+def test_show_original_says_so_on_the_canvas(driver) -> None:  # noqa: ANN001
+    driver.load_both()
+    win = driver.win
+    corner = QRect(0, 0, 140, 44)  # the badge's place, over the background and away from the layer
+    harmonized = win.canvas.viewport().grab(corner).toImage()
+    driver.key(Qt.Key.Key_Space)
+    original = win.canvas.viewport().grab(corner).toImage()
+    assert win.state.view_mode is ViewMode.ORIGINAL
+    assert original != harmonized
+    dark = [original.pixelColor(x, 22).value() for x in range(14, 18)]  # the badge's box darkens the photo
+    assert max(dark) < min(harmonized.pixelColor(x, 22).value() for x in range(14, 18))
+    driver.key(Qt.Key.Key_Space)
+    assert win.canvas.viewport().grab(corner).toImage() == harmonized
 
 
 def test_strength_zero_gives_the_composite_and_is_remembered(driver) -> None:  # noqa: ANN001

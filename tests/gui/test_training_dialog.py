@@ -192,7 +192,7 @@ def test_a_tiny_real_run_ends_in_a_model_that_is_used_at_once(qtbot, window, dri
         qtbot.mouseClick(dialog.use_button, LEFT)
     assert changed.args[0].spec == checkpoint == window._model_info.spec
     assert window.model_menu.action_for(checkpoint).isChecked() and window.settings.model == checkpoint
-    assert "SCS-Co" in window.status.model.text()
+    assert f"Model: {run_label(checkpoint)} ·" in window.status.model.text()  # the run, not "best.safetensors"
     preview = driver.wait_preview()
     assert preview.harmonized.shape == preview.composite.shape
     assert dialog.use_button.text() == "In Use" and not dialog.use_button.isEnabled()
@@ -237,6 +237,7 @@ def test_an_unusable_folder_shows_the_trainers_message_and_start_works_again(qtb
     assert "holds no image" in window.status._bar.currentMessage()
     assert dialog.start_button.isEnabled() and dialog.form.isEnabled() and not dialog.use_button.isVisible()
     assert window.model_menu.model_specs() == ["default", "classical"]
+    assert not dialog.run_folder.exists()  # a failed run leaves no empty folder behind
 
 
 # -- a crash, and closing while training (fake trainer) --------------------------------------------
