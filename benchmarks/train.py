@@ -8,7 +8,7 @@
   the CPU.
 - ``step_ms``: the same as milliseconds per step, split into ``negatives_ms_per_batch`` and the rest.
 - ``data_items_per_s_per_worker``: how fast one data-loading worker makes training samples from
-  ``../shared/data/labelme_regions`` (synthesis included), when that folder exists.
+  ``labelme_regions`` of the data folder (``$HARMONIZER_DATA``, else ``data/``) (synthesis included), when that folder exists.
 With a CUDA GPU present, the step figures are added under ``cuda`` (mixed precision).
 The style network has the random fallback weights; ImageNet's cost the same.
 """
@@ -27,13 +27,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from engine.model.generator import SCSCoGenerator  # noqa: E402
+from engine.data_location import data_path  # noqa: E402
 from trainer.dataset import DataConfig, HarmonizationDataset  # noqa: E402
 from trainer.losses import LossConfig, SCSCoLoss  # noqa: E402
 from trainer.negatives import NegativeConfig, generate_negatives  # noqa: E402
 from trainer.sources import discover  # noqa: E402
 from trainer.style import load_style_features  # noqa: E402
 
-LABELME = ROOT.parent / "shared" / "data" / "labelme_regions"
+LABELME = data_path("labelme_regions")
 
 
 def synthetic_batch(batch: int, device: torch.device) -> dict[str, torch.Tensor]:

@@ -93,7 +93,7 @@ def _photo_and_mask(sample: Sample) -> tuple[np.ndarray, np.ndarray]:
     return real, read_mask(sample.mask, expected_shape=real.shape[:2], resize=True)
 
 
-def _held_out(folders: list[Path], seed: int) -> Iterator[tuple[int, str, list[Sample]]]:
+def held_out(folders: list[Path], seed: int) -> Iterator[tuple[int, str, list[Sample]]]:
     """``(source index, source name, held-out samples with a mask file)`` per folder."""
     for s, folder in enumerate(folders):
         samples = [x for x in discover(folder, VAL_FRACTION, seed).val if x.mask is not None]
@@ -114,7 +114,7 @@ def make_objects(objects: Path, out: Path, seed: int) -> int:
     """Write the held-out object photos with their object recoloured; returns how many."""
     _prepare(out)
     count = 0
-    for s, name, samples in _held_out(object_sources(objects), seed):
+    for s, name, samples in held_out(object_sources(objects), seed):
         for i, sample in enumerate(samples):
             rng = np.random.default_rng((seed, s, i))
             real, mask = _photo_and_mask(sample)
@@ -131,7 +131,7 @@ def make_identity(labelme: Path, objects: Path, out: Path, seed: int) -> int:
     """Write the held-out photos of every source unedited (composite = real); returns how many."""
     _prepare(out)
     count = 0
-    for _, name, samples in _held_out([labelme, *object_sources(objects)], seed):
+    for _, name, samples in held_out([labelme, *object_sources(objects)], seed):
         for sample in samples:
             real, mask = _photo_and_mask(sample)
             _write_triplet(out, f"{name}-{sample.real.stem}", real, mask, real)

@@ -4,13 +4,19 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
+import pytest
 
+from engine.data_location import data_path
 from engine.harmonizer import DEFAULT_CHECKPOINT, NetworkHarmonizer, load_harmonizer
 from engine.metrics import image_metrics
+from engine.imageio import read_image, read_mask
 from engine.pipeline import harmonize_array
+from trainer.devset import held_out, object_sources
 
 CARD = DEFAULT_CHECKPOINT.with_suffix(".md")
 MAX_BYTES = 30 * 1024 * 1024
+IDENTITY_FMSE = 100.0  # mean change of an unedited object, 0-255 scale (issue 11's bar)
+RECOLOUR_KEPT = 0.6  # at most this share of a recolouring's fMSE may remain
 
 
 def _scene(seed: int, size: int = 320) -> np.ndarray:
@@ -63,3 +69,33 @@ def test_bundled_model_improves_synthetic_composites() -> None:
     # Every cast is reduced; the strong warm one least (see the model card's limits).
     assert all(a < 0.9 * b for a, b in zip(after, before)), (before, after)
     assert sum(after) < 0.6 * sum(before), (before, after)
+
+
+def _held_out_object_photos(count: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Held-out object photos with their own masks, one per source in turn; skips without the data."""
+    objects = data_path("objects")
+    if not objects.is_dir():
+        pytest.skip(f"needs the real data: {objects} is absent (set HARMONIZER_DATA)")
+    photos = []
+    for _, _, samples in held_out(object_sources(objects), seed=0):
+        for sample in samples[: count // 6 + 1]:
+            photos.append((read_image(sample.real).rgb, read_mask(sample.mask)))
+    return photos[:count]
+
+
+def test_unedited_photos_come_back_nearly_unchanged() -> None:
+    harmonizer = load_harmonizer("default", "cpu")
+    changes = [image_metrics(harmonize_array(harmonizer, rgb, mask), rgb, mask, size=None)["fmse"]
+               for rgb, mask in _held_out_object_photos(12)]
+    assert np.mean(changes) < IDENTITY_FMSE, changes
+
+
+def test_recoloured_objects_are_pulled_back() -> None:
+    harmonizer = load_harmonizer("default", "cpu")
+    before, after = [], []
+    for rgb, mask in _held_out_object_photos(12):
+        composite = _recolour(rgb, mask, (0.75, 0.8, 1.0), 1.25)
+        result = harmonize_array(harmonizer, composite, mask)
+        before.append(image_metrics(composite, rgb, mask, size=None)["fmse"])
+        after.append(image_metrics(result, rgb, mask, size=None)["fmse"])
+    assert sum(after) < RECOLOUR_KEPT * sum(before), (before, after)

@@ -16,12 +16,12 @@ from PySide6.QtCore import QEvent, QMimeData, QPoint, QPointF, QSettings, Qt, QU
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QMouseEvent
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
+from engine.data_location import data_root
 from harmonizer_gui.main_window import MainWindow
 from harmonizer_gui.settings import Settings
 
 BG_SIZE = (120, 80)  # width, height
 FG_SIZE = (40, 30)
-SHARED_DATA = Path("/work/shared/data")
 
 
 def make_background(width: int = BG_SIZE[0], height: int = BG_SIZE[1], dtype: type = np.uint8) -> np.ndarray:
@@ -199,7 +199,8 @@ def driver(qtbot, window: MainWindow, images: dict[str, Path]) -> Driver:  # noq
 
 @pytest.fixture
 def shared_data() -> Path:
-    """The real photos and cut-outs beside the repository; skips where they are absent."""
-    if not (SHARED_DATA / "backgrounds").is_dir() or not (SHARED_DATA / "cutouts").is_dir():
-        pytest.skip(f"real test photos not available ({SHARED_DATA} is absent)")
-    return SHARED_DATA
+    """The real photos and cut-outs of the data folder; skips, saying where it looked, where absent."""
+    root = data_root()
+    if not (root / "backgrounds").is_dir() or not (root / "cutouts").is_dir():
+        pytest.skip(f"needs the real data: backgrounds/ and cutouts/ are absent from {root} (set HARMONIZER_DATA)")
+    return root
