@@ -3,10 +3,11 @@
 The harmonizer sees a square working-size copy of the composite, or of a crop around the
 foreground when the foreground is small, and answers with a colour mapping. The mapping is then
 applied to the original pixels inside the foreground's bounding box, in row chunks that bound
-memory, and blended with the mask. Pixels outside the mask are copied bit for bit.
+memory (on the CPU with OpenCV on the numpy pixels, elsewhere with tensors), and blended with the mask. Pixels outside the mask are copied bit for bit.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import cv2
@@ -97,6 +98,43 @@ def predict_crop_mapping(
     return mapping.to(device, torch.float32)
 
 
+def _row_chunks(box: Box, crop: Box) -> Iterator[tuple[int, int, Window]]:
+    """Row ranges of ``box`` of about ``CHUNK_PIXELS`` pixels, with the window each covers in ``crop``."""
+    rows_per_chunk = max(1, CHUNK_PIXELS // max(box.width, 1))
+    left = (box.left - crop.left) / crop.width
+    right = (box.right - crop.left) / crop.width
+    for top in range(box.top, box.bottom, rows_per_chunk):
+        bottom = min(top + rows_per_chunk, box.bottom)
+        yield top, bottom, Window((top - crop.top) / crop.height, left, (bottom - crop.top) / crop.height, right)
+
+
+def _blend_on_cpu(mapping: ColourMapping, original: np.ndarray, weight: np.ndarray, window: Window, strength: float) -> np.ndarray:
+    """``original + alpha * (mapped - original)`` in code values, rounded to ``original``'s dtype."""
+    top = np.float32(np.iinfo(original.dtype).max)
+    mapped = mapping.apply_array(original, window)
+    np.clip(mapped, 0.0, 1.0, out=mapped)
+    mapped *= top
+    values = original.astype(np.float32)
+    mapped -= values
+    alpha = np.clip(weight, 0.0, 1.0) * np.float32(strength)
+    mapped *= alpha[..., None]
+    mapped += values
+    return np.rint(mapped, out=mapped).astype(original.dtype)
+
+
+def _blend_with_torch(
+    mapping: ColourMapping, original: np.ndarray, weight: np.ndarray, window: Window, strength: float, device: torch.device
+) -> np.ndarray:
+    """The same as :func:`_blend_on_cpu` with tensors, for GPUs."""
+    scale = float(np.iinfo(original.dtype).max)
+    with torch.inference_mode():
+        x = _to_tensor(original, device)
+        mapped = mapping.apply(x, window).clamp_(0, 1)
+        alpha = _to_tensor(weight, device).clamp_(0, 1) * strength
+        blended = (x + alpha * (mapped - x)).mul_(scale).round_()
+        return blended.squeeze(0).permute(1, 2, 0).cpu().numpy().astype(original.dtype)
+
+
 def apply_mapping(
     mapping: ColourMapping,
     composite: np.ndarray,
@@ -106,25 +144,20 @@ def apply_mapping(
     device: torch.device,
     strength: float = 1.0,
 ) -> np.ndarray:
-    """Map the pixels of ``box`` at full resolution and blend them in; everything else is copied."""
+    """Map the pixels of ``box`` at full resolution and blend them in; everything else is copied.
+
+    On the CPU the mapping runs on the numpy pixels with OpenCV (:meth:`ColourMapping.apply_array`);
+    elsewhere with tensors on ``device``.
+    """
     result = composite.copy()
-    scale = 255.0 if composite.dtype == np.uint8 else 65535.0
-    rows_per_chunk = max(1, CHUNK_PIXELS // max(box.width, 1))
-    left = (box.left - crop.left) / crop.width
-    right = (box.right - crop.left) / crop.width
-    for top in range(box.top, box.bottom, rows_per_chunk):
-        bottom = min(top + rows_per_chunk, box.bottom)
+    for top, bottom, window in _row_chunks(box, crop):
         original = composite[top:bottom, box.left : box.right]
         weight = mask[top:bottom, box.left : box.right]
-        window = Window((top - crop.top) / crop.height, left, (bottom - crop.top) / crop.height, right)
-        with torch.inference_mode():
-            x = _to_tensor(original, device)
-            mapped = mapping.apply(x, window).clamp_(0, 1)
-            alpha = _to_tensor(weight, device).clamp_(0, 1) * strength
-            blended = (x + alpha * (mapped - x)).mul_(scale).round_()
-            pixels = blended.squeeze(0).permute(1, 2, 0).cpu().numpy().astype(composite.dtype)
-        inside = (weight > 0)[..., None]
-        result[top:bottom, box.left : box.right] = np.where(inside, pixels, original)
+        if device.type == "cpu":
+            pixels = _blend_on_cpu(mapping, original, weight, window, strength)
+        else:
+            pixels = _blend_with_torch(mapping, original, weight, window, strength, device)
+        np.copyto(result[top:bottom, box.left : box.right], pixels, where=(weight > 0)[..., None])
     return result
 
 
