@@ -18,6 +18,9 @@ from engine.harmonizer import Harmonizer
 from engine.mapping import ColourMapping, Window
 
 CHUNK_PIXELS = 1 << 20  # full-resolution pixels mapped per step
+# Smaller boxes are mapped with tensors on the CPU too: OpenCV builds its Lab tables on first use
+# (0.1-0.3 s), more than tensors take on a 256x256 box, so a one-off command line run stays quick.
+ARRAY_MIN_PIXELS = 1 << 16
 CONTEXT = 1.0  # background margin around a small foreground, in foreground box sizes
 
 
@@ -146,14 +149,15 @@ def apply_mapping(
 ) -> np.ndarray:
     """Map the pixels of ``box`` at full resolution and blend them in; everything else is copied.
 
-    On the CPU the mapping runs on the numpy pixels with OpenCV (:meth:`ColourMapping.apply_array`);
-    elsewhere with tensors on ``device``.
+    On the CPU the mapping runs on the numpy pixels with OpenCV (:meth:`ColourMapping.apply_array`)
+    unless the box is small; elsewhere with tensors on ``device``.
     """
     result = composite.copy()
+    with_arrays = device.type == "cpu" and box.height * box.width >= ARRAY_MIN_PIXELS
     for top, bottom, window in _row_chunks(box, crop):
         original = composite[top:bottom, box.left : box.right]
         weight = mask[top:bottom, box.left : box.right]
-        if device.type == "cpu":
+        if with_arrays:
             pixels = _blend_on_cpu(mapping, original, weight, window, strength)
         else:
             pixels = _blend_with_torch(mapping, original, weight, window, strength, device)

@@ -6,6 +6,7 @@ import torch
 
 from engine.harmonizer import ClassicalHarmonizer, NetworkHarmonizer
 from engine.model.generator import GeneratorConfig, SCSCoGenerator
+from engine import pipeline
 from engine.mapping import Window
 from engine.pipeline import (
     Box,
@@ -43,15 +44,22 @@ def harmonizer(request: pytest.FixtureRequest):
     return NetworkHarmonizer(SCSCoGenerator(GeneratorConfig(head=request.param, **TINY)), request.param)
 
 
+@pytest.fixture(params=["arrays", "tensors"])
+def cpu_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Map every box with OpenCV arrays, or every box with tensors."""
+    monkeypatch.setattr(pipeline, "ARRAY_MIN_PIXELS", 0 if request.param == "arrays" else 1 << 62)
+    return request.param
+
+
 @pytest.mark.parametrize("shape", [(90, 160), (201, 37), (7, 5)])
-def test_output_has_input_size_and_background_is_bit_identical(harmonizer, shape: tuple[int, int]) -> None:
+def test_output_has_input_size_and_background_is_bit_identical(harmonizer, cpu_path: str, shape: tuple[int, int]) -> None:
     composite, mask, real = _scene(*shape)
     out = harmonize_array(harmonizer, composite, mask)
     assert out.shape == composite.shape and out.dtype == composite.dtype
     assert np.array_equal(out[mask == 0], composite[mask == 0])
 
 
-def test_tinted_foreground_gets_closer_to_the_real_photo(harmonizer) -> None:
+def test_tinted_foreground_gets_closer_to_the_real_photo(harmonizer, cpu_path: str) -> None:
     composite, mask, real = _scene()
     out = harmonize_array(harmonizer, composite, mask)
     fg = mask > 0
@@ -60,7 +68,7 @@ def test_tinted_foreground_gets_closer_to_the_real_photo(harmonizer) -> None:
     assert err_after < 0.5 * err_before
 
 
-def test_sixteen_bit_input_stays_sixteen_bit() -> None:
+def test_sixteen_bit_input_stays_sixteen_bit(cpu_path: str) -> None:
     composite, mask, real = _scene(dtype=np.uint16)
     out = harmonize_array(ClassicalHarmonizer(), composite, mask)
     assert out.dtype == np.uint16
