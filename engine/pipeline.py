@@ -165,6 +165,39 @@ def apply_mapping(
     return result
 
 
+@dataclass(frozen=True)
+class Prediction:
+    """The harmonizer's answer for one composite: its mapping, and the boxes it applies to.
+
+    Attributes:
+        mapping: the colour mapping, on the harmonizer's device.
+        box: the foreground's bounding box, the only pixels it changes.
+        crop: the part of the composite the harmonizer looked at (the mapping's coordinates).
+    """
+
+    mapping: ColourMapping
+    box: Box
+    crop: Box
+
+
+def predict(harmonizer: Harmonizer, composite: np.ndarray, mask: np.ndarray, context: float = CONTEXT) -> Prediction | None:
+    """Ask the harmonizer about a composite; None when the mask is empty (nothing to change)."""
+    box = foreground_box(mask > 0)
+    if box is None:
+        return None
+    crop = working_crop(box, *mask.shape, context)
+    return Prediction(predict_crop_mapping(harmonizer, composite, mask, crop), box, crop)
+
+
+def apply_prediction(
+    prediction: Prediction | None, composite: np.ndarray, mask: np.ndarray, device: torch.device, strength: float = 1.0
+) -> np.ndarray:
+    """The composite with its foreground harmonized at ``strength``; a copy when there is nothing to do."""
+    if prediction is None or strength == 0.0:
+        return composite.copy()
+    return apply_mapping(prediction.mapping, composite, mask, prediction.box, prediction.crop, device, strength)
+
+
 def harmonize_array(
     harmonizer: Harmonizer,
     composite: np.ndarray,
@@ -186,10 +219,5 @@ def harmonize_array(
     """
     _check_inputs(composite, mask, strength)
     mask = mask.astype(np.float32, copy=False)
-    box = foreground_box(mask > 0)
-    if box is None or strength == 0.0:
-        return composite.copy()
-    height, width = mask.shape
-    crop = working_crop(box, height, width, context)
-    mapping = predict_crop_mapping(harmonizer, composite, mask, crop)
-    return apply_mapping(mapping, composite, mask, box, crop, harmonizer.device, strength)
+    prediction = predict(harmonizer, composite, mask, context) if strength > 0.0 else None
+    return apply_prediction(prediction, composite, mask, harmonizer.device, strength)
