@@ -7,7 +7,9 @@ memory (on the CPU with OpenCV on the numpy pixels, elsewhere with tensors), and
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import cv2
@@ -112,10 +114,15 @@ def _row_chunks(box: Box, crop: Box) -> Iterator[tuple[int, int, Window]]:
 
 
 def _blend_on_cpu(mapping: ColourMapping, original: np.ndarray, weight: np.ndarray, window: Window, strength: float) -> np.ndarray:
-    """``original + alpha * (mapped - original)`` in code values, rounded to ``original``'s dtype."""
+    """``original + alpha * (mapped - original)`` in code values, rounded to ``original``'s dtype.
+
+    Where ``alpha`` is 0 this is ``original`` exactly: mapped colours are made finite (NaN -> 0) and
+    clipped first, and an integer in float32 plus zero rounds back to itself.
+    """
     top = np.float32(np.iinfo(original.dtype).max)
     mapped = mapping.apply_array(original, window)
-    np.clip(mapped, 0.0, 1.0, out=mapped)
+    np.fmax(mapped, 0.0, out=mapped)  # fmax, not clip: NaN becomes 0
+    np.fmin(mapped, 1.0, out=mapped)
     mapped *= top
     values = original.astype(np.float32)
     mapped -= values
@@ -132,7 +139,7 @@ def _blend_with_torch(
     scale = float(np.iinfo(original.dtype).max)
     with torch.inference_mode():
         x = _to_tensor(original, device)
-        mapped = mapping.apply(x, window).clamp_(0, 1)
+        mapped = mapping.apply(x, window).nan_to_num_(0.0).clamp_(0, 1)
         alpha = _to_tensor(weight, device).clamp_(0, 1) * strength
         blended = (x + alpha * (mapped - x)).mul_(scale).round_()
         return blended.squeeze(0).permute(1, 2, 0).cpu().numpy().astype(original.dtype)
@@ -154,14 +161,25 @@ def apply_mapping(
     """
     result = composite.copy()
     with_arrays = device.type == "cpu" and box.height * box.width >= ARRAY_MIN_PIXELS
-    for top, bottom, window in _row_chunks(box, crop):
+
+    def blend(chunk: tuple[int, int, Window]) -> None:
+        top, bottom, window = chunk
         original = composite[top:bottom, box.left : box.right]
         weight = mask[top:bottom, box.left : box.right]
         if with_arrays:
             pixels = _blend_on_cpu(mapping, original, weight, window, strength)
         else:
             pixels = _blend_with_torch(mapping, original, weight, window, strength, device)
-        np.copyto(result[top:bottom, box.left : box.right], pixels, where=(weight > 0)[..., None])
+        result[top:bottom, box.left : box.right] = pixels  # unmasked pixels come back unchanged
+
+    chunks = list(_row_chunks(box, crop))
+    workers = min(len(chunks), os.cpu_count() or 1) if with_arrays else 1
+    if workers > 1:  # numpy and OpenCV release the GIL: chunks run on all cores
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(blend, chunks))
+    else:
+        for chunk in chunks:
+            blend(chunk)
     return result
 
 

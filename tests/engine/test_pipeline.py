@@ -7,7 +7,7 @@ import torch
 from engine.harmonizer import ClassicalHarmonizer, NetworkHarmonizer
 from engine.model.generator import GeneratorConfig, SCSCoGenerator
 from engine import pipeline
-from engine.mapping import Window
+from engine.mapping import ColourMapping, Window
 from engine.pipeline import (
     Box,
     _blend_on_cpu,
@@ -188,3 +188,24 @@ def test_cuda_gives_the_cpu_pixels(harmonizer) -> None:
     on_gpu = apply_mapping(mapping.to("cuda"), composite, mask, box, crop, torch.device("cuda"))
     assert np.abs(on_cpu - on_gpu).max() <= 1
     assert np.array_equal(on_gpu[mask == 0], composite[mask == 0])
+
+
+class BrokenMapping(ColourMapping):
+    """Answers NaN everywhere."""
+
+    def apply(self, rgb: torch.Tensor, window: Window = Window()) -> torch.Tensor:
+        return torch.full_like(rgb, float("nan"))
+
+    def apply_array(self, pixels: np.ndarray, window: Window = Window()) -> np.ndarray:
+        return np.full(pixels.shape, np.nan, np.float32)
+
+    def to(self, device: torch.device | str, dtype: torch.dtype = torch.float32) -> BrokenMapping:
+        return self
+
+
+def test_a_broken_mapping_never_touches_the_background(cpu_path: str) -> None:
+    composite, mask, _ = _scene()
+    mask[:, mask.shape[1] // 2] = 0.5  # a soft column: background pixels inside the box
+    box = foreground_box(mask > 0)
+    out = apply_mapping(BrokenMapping(), composite, mask, box, box, torch.device("cpu"))
+    assert np.array_equal(out[mask == 0], composite[mask == 0])
