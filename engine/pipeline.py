@@ -145,6 +145,16 @@ def _blend_with_torch(
         return blended.squeeze(0).permute(1, 2, 0).cpu().numpy().astype(original.dtype)
 
 
+def _copy_outside(composite: np.ndarray, box: Box) -> np.ndarray:
+    """A new array holding ``composite``'s pixels outside ``box``; inside, it is left to be written."""
+    result = np.empty_like(composite)
+    result[: box.top] = composite[: box.top]
+    result[box.bottom :] = composite[box.bottom :]
+    result[box.top : box.bottom, : box.left] = composite[box.top : box.bottom, : box.left]
+    result[box.top : box.bottom, box.right :] = composite[box.top : box.bottom, box.right :]
+    return result
+
+
 def apply_mapping(
     mapping: ColourMapping,
     composite: np.ndarray,
@@ -159,7 +169,7 @@ def apply_mapping(
     On the CPU the mapping runs on the numpy pixels with OpenCV (:meth:`ColourMapping.apply_array`)
     unless the box is small; elsewhere with tensors on ``device``.
     """
-    result = composite.copy()
+    result = _copy_outside(composite, box)
     with_arrays = device.type == "cpu" and box.height * box.width >= ARRAY_MIN_PIXELS
 
     def blend(chunk: tuple[int, int, Window]) -> None:
