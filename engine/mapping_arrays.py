@@ -46,6 +46,13 @@ def to_linear(pixels: np.ndarray) -> np.ndarray:
     return np.where(rgb > _SRGB_LINEAR_BELOW, curved, rgb * np.float32(1 / 12.92))
 
 
+def warm_up() -> None:
+    """Build OpenCV's Lab tables and the sRGB tables now; otherwise the first mapping pays for them
+    (0.1-0.3 s). For long-lived programs, off their interactive thread."""
+    lab_stats(np.zeros((1, 1, 3), np.uint8), np.ones(3, np.float32), np.zeros(3, np.float32))
+    _linear_table(np.dtype(np.uint16))
+
+
 def to_float(pixels: np.ndarray) -> np.ndarray:
     """Integer code values -> ``float32`` in ``[0, 1]``; float pixels pass through."""
     if pixels.dtype in (np.uint8, np.uint16):

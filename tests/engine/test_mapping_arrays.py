@@ -6,7 +6,7 @@ import torch
 
 from engine.color import srgb_to_linear
 from engine.mapping import AffineGridMapping, ChainMapping, ColourMapping, LabStatsMapping, Window, identity_affine
-from engine.mapping_arrays import _runs, to_linear
+from engine.mapping_arrays import _linear_table, _runs, to_linear, warm_up
 
 # OpenCV's Lab conversion against engine.color, in [0, 1] units: a twentieth of an 8-bit level.
 LAB_TOLERANCE = 0.05 / 255
@@ -85,3 +85,9 @@ def test_batches_are_refused() -> None:
     mapping = LabStatsMapping(torch.ones(2, 3), torch.zeros(2, 3))
     with pytest.raises(ValueError, match="batch of 2"):
         mapping.apply_array(_pixels(np.uint8))
+
+
+def test_warm_up_fills_the_tables() -> None:
+    _linear_table.cache_clear()
+    warm_up()
+    assert _linear_table.cache_info().currsize == 2  # the uint8 table via lab_stats, and uint16
