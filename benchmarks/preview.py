@@ -57,7 +57,7 @@ def load_pictures() -> tuple[LoadedImage, list[LoadedImage], str]:
         alpha = np.zeros((300, 300), np.uint8)
         cv2.circle(alpha, (150, 150), 140, 255, -1)
         layers.append(LoadedImage(rgb=np.full((300, 300, 3), colour, np.uint8), alpha=alpha, source="synthetic"))
-    return LoadedImage(rgb=background, source="synthetic"), layers, "synthetic"
+    return LoadedImage(rgb=background, alpha=None, source="synthetic"), layers, "synthetic"
 
 
 class PreviewProbe:
