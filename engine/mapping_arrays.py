@@ -25,6 +25,7 @@ from engine.color import srgb_to_linear
 
 # Below this, the sRGB curve is a straight line (IEC 61966-2-1).
 _SRGB_LINEAR_BELOW = 0.04045
+_lab_tables_built = False  # OpenCV builds them on the first Lab conversion of the process
 
 
 @lru_cache(maxsize=2)
@@ -44,6 +45,11 @@ def to_linear(pixels: np.ndarray) -> np.ndarray:
     rgb = np.clip(pixels, 0.0, 1.0).astype(np.float32, copy=False)
     curved = cv2.pow((rgb + np.float32(0.055)) * np.float32(1 / 1.055), 2.4)
     return np.where(rgb > _SRGB_LINEAR_BELOW, curved, rgb * np.float32(1 / 12.92))
+
+
+def lab_tables_built() -> bool:
+    """Whether this process has paid OpenCV's one-off cost of its Lab tables yet."""
+    return _lab_tables_built
 
 
 def warm_up() -> None:
@@ -67,7 +73,9 @@ def lab_stats(pixels: np.ndarray, scale: np.ndarray, shift: np.ndarray) -> np.nd
         pixels: ``(H, W, 3)`` sRGB.
         scale, shift: ``(3,)`` per-channel factors and offsets of L, a, b.
     """
+    global _lab_tables_built
     lab = cv2.cvtColor(to_linear(pixels), cv2.COLOR_LRGB2Lab)
+    _lab_tables_built = True
     matrix = np.hstack([np.diag(scale), np.reshape(shift, (3, 1))]).astype(np.float32)
     return cv2.cvtColor(cv2.transform(lab, matrix), cv2.COLOR_Lab2RGB)
 

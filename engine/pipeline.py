@@ -16,12 +16,13 @@ import cv2
 import numpy as np
 import torch
 
+from engine import mapping_arrays
 from engine.harmonizer import Harmonizer
 from engine.mapping import ColourMapping, Window
 
 CHUNK_PIXELS = 1 << 20  # full-resolution pixels mapped per step
-# Smaller boxes are mapped with tensors on the CPU too: OpenCV builds its Lab tables on first use
-# (0.1-0.3 s), more than tensors take on a 256x256 box, so a one-off command line run stays quick.
+# Until OpenCV's Lab tables are built (0.1-0.3 s, on first use), smaller boxes are mapped with
+# tensors on the CPU too: a one-off command line run on a small picture stays quick.
 ARRAY_MIN_PIXELS = 1 << 16
 CONTEXT = 1.0  # background margin around a small foreground, in foreground box sizes
 
@@ -166,11 +167,14 @@ def apply_mapping(
 ) -> np.ndarray:
     """Map the pixels of ``box`` at full resolution and blend them in; everything else is copied.
 
-    On the CPU the mapping runs on the numpy pixels with OpenCV (:meth:`ColourMapping.apply_array`)
-    unless the box is small; elsewhere with tensors on ``device``.
+    On the CPU the mapping runs on the numpy pixels with OpenCV (:meth:`ColourMapping.apply_array`),
+    unless the box is small and OpenCV's Lab tables are not built yet; elsewhere with tensors on
+    ``device``.
     """
     result = _copy_outside(composite, box)
-    with_arrays = device.type == "cpu" and box.height * box.width >= ARRAY_MIN_PIXELS
+    with_arrays = device.type == "cpu" and (
+        box.height * box.width >= ARRAY_MIN_PIXELS or mapping_arrays.lab_tables_built()
+    )
 
     def blend(chunk: tuple[int, int, Window]) -> None:
         top, bottom, window = chunk

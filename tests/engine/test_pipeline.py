@@ -6,7 +6,7 @@ import torch
 
 from engine.harmonizer import ClassicalHarmonizer, NetworkHarmonizer
 from engine.model.generator import GeneratorConfig, SCSCoGenerator
-from engine import pipeline
+from engine import mapping_arrays, pipeline
 from engine.mapping import ColourMapping, Window
 from engine.pipeline import (
     Box,
@@ -48,6 +48,7 @@ def harmonizer(request: pytest.FixtureRequest):
 def cpu_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Map every box with OpenCV arrays, or every box with tensors."""
     monkeypatch.setattr(pipeline, "ARRAY_MIN_PIXELS", 0 if request.param == "arrays" else 1 << 62)
+    monkeypatch.setattr(mapping_arrays, "lab_tables_built", lambda: False)
     return request.param
 
 
@@ -209,3 +210,14 @@ def test_a_broken_mapping_never_touches_the_background(cpu_path: str) -> None:
     box = foreground_box(mask > 0)
     out = apply_mapping(BrokenMapping(), composite, mask, box, box, torch.device("cpu"))
     assert np.array_equal(out[mask == 0], composite[mask == 0])
+
+
+def test_small_boxes_use_arrays_once_the_lab_tables_are_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    monkeypatch.setattr(pipeline, "_blend_on_cpu", lambda *args: calls.append("arrays") or args[1].copy())
+    monkeypatch.setattr(pipeline, "_blend_with_torch", lambda *args: calls.append("tensors") or args[1].copy())
+    composite, mask, _ = _scene()
+    for built in (False, True):
+        monkeypatch.setattr(mapping_arrays, "lab_tables_built", lambda built=built: built)
+        harmonize_array(ClassicalHarmonizer(), composite, mask)
+    assert calls == ["tensors", "arrays"]
