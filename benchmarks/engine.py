@@ -120,11 +120,22 @@ def peak_rss_child(device: str) -> dict[str, float]:
     return json.loads(output.strip().splitlines()[-1])
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory. Linux's VmHWM, not ``ru_maxrss``: that one keeps the
+    peak of the parent the process was forked from."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def rss_child_main(device: str) -> None:
-    idle = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    idle = peak_rss_mb()
     composite, mask, _ = make_composite(6000, 4000)
     harmonize_array(load_harmonizer("default", device), composite, mask)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_rss_mb()
     print(json.dumps({"idle_rss_mb": round(idle, 1), "peak_rss_mb": round(peak, 1)}))
 
 
