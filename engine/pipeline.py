@@ -3,7 +3,8 @@
 The harmonizer sees a square working-size copy of the composite, or of a crop around the
 foreground when the foreground is small, and answers with a colour mapping. The mapping is then
 applied to the original pixels inside the foreground's bounding box, in row chunks that bound
-memory (on the CPU with OpenCV on the numpy pixels, elsewhere with tensors), and blended with the mask. Pixels outside the mask are copied bit for bit.
+memory (on the CPU with OpenCV on the numpy pixels, elsewhere with tensors), and blended with the
+mask. Pixels outside the mask are copied bit for bit.
 """
 from __future__ import annotations
 
