@@ -157,6 +157,9 @@ def _check_weights(path: Path, model: SCSCoGenerator, weights: dict[str, torch.T
         )
     if problems:
         raise CheckpointError(f"{path} does not match its declared architecture: " + "; ".join(problems))
+    floats = [v.flatten() for v in weights.values() if v.is_floating_point()]
+    if floats and torch.isfinite(torch.cat(floats)).all():
+        return  # one check for all tensors: a check per tensor costs start-up time
     bad = [k for k, v in weights.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad:
         raise CheckpointError(f"{path} holds non-finite weights (NaN or inf), e.g. in {bad[0]}")

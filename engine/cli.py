@@ -13,12 +13,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from engine.atomic import write_bytes_atomic
 from engine.checkpoint import CheckpointError
 from engine.devices import DEVICE_CHOICES, DeviceError
-from engine.evaluation import evaluate_triplets
 from engine.harmonizer import Harmonizer, load_harmonizer
 from engine.iharmony import IMAGE_EXTENSIONS, LayoutError, find_triplets, mask_stem
 from engine.imageio import (
@@ -131,6 +129,8 @@ def run_harmonize(args: argparse.Namespace) -> int:
         print(args.output)
         return EXIT_OK
 
+    from tqdm import tqdm  # only batches show progress
+
     pairs = _pair_folders(args.composite, args.mask)
     args.output.mkdir(parents=True, exist_ok=True)
     failures = 0
@@ -155,6 +155,8 @@ def _format_table(means: dict[str, dict[str, float]]) -> str:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    from engine.evaluation import evaluate_triplets  # metrics are not needed to harmonize
+
     triplets = find_triplets(args.root, args.list)
     harmonizer = load_harmonizer(args.model, args.device)
     log.info("model: %s on %s", harmonizer.description, harmonizer.device)

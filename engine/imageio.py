@@ -2,8 +2,9 @@
 
 OpenCV is the main decoder because it keeps 16-bit colour (Pillow reduces 48-bit PNGs to 8 bits);
 Pillow reads the header first, so the size limit holds before any pixel is decoded, supplies the
-EXIF orientation, and decodes whatever OpenCV cannot. Every failure surfaces as ``ImageReadError``
-or ``ImageWriteError`` with a message that names the file and the problem.
+EXIF orientation, and decodes whatever OpenCV cannot. PNGs are written by :mod:`engine.png`. Every
+failure surfaces as ``ImageReadError`` or ``ImageWriteError`` with a message that names the file and
+the problem.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from engine import png
 from engine.atomic import AtomicWriteError, write_bytes_atomic
 
 MAX_PIXELS: int = 150_000_000
@@ -220,15 +222,9 @@ def encode_png(rgb: np.ndarray, alpha: np.ndarray | None = None) -> bytes:
     if rgb.ndim == 2 and alpha is None:
         pixels = rgb
     else:
-        colour = rgb[:, :, ::-1] if rgb.ndim == 3 else np.repeat(rgb[:, :, None], 3, axis=2)
+        colour = rgb if rgb.ndim == 3 else np.repeat(rgb[:, :, None], 3, axis=2)
         pixels = colour if alpha is None else np.dstack((colour, alpha))
-    try:
-        ok, buffer = cv2.imencode(".png", np.ascontiguousarray(pixels))
-    except cv2.error as err:
-        raise ValueError(f"cannot encode an array of shape {rgb.shape} as PNG: {err}") from err
-    if not ok:
-        raise ValueError(f"cannot encode an array of shape {rgb.shape} as PNG")
-    return buffer.tobytes()
+    return png.encode(pixels)
 
 
 def write_png(

@@ -13,9 +13,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
+from engine import mapping_arrays
 from engine.color import lab_to_rgb, rgb_to_lab
 
 AFFINE_PARAMS = 12  # a 3x4 matrix per position: rows are output channels, the last column an offset
@@ -47,6 +49,19 @@ class ColourMapping(ABC):
         """
 
     @abstractmethod
+    def apply_array(self, pixels: np.ndarray, window: Window = Window()) -> np.ndarray:
+        """Map one image's colours on the CPU, the fast way (see :mod:`engine.mapping_arrays`).
+
+        Args:
+            pixels: ``(H, W, 3)`` uint8/uint16 code values or float32 in ``[0, 1]``.
+            window: where the pixels lie in the working crop.
+
+        Returns:
+            ``(H, W, 3)`` float32 mapped colours in ``[0, 1]`` units (not clipped), equal to
+            :meth:`apply` within float rounding and OpenCV's Lab approximations.
+        """
+
+    @abstractmethod
     def to(self, device: torch.device | str, dtype: torch.dtype = torch.float32) -> ColourMapping:
         """The same mapping with its parameters on another device or dtype."""
 
@@ -67,6 +82,13 @@ def apply_affine(rgb: torch.Tensor, coeffs: torch.Tensor) -> torch.Tensor:
     b = rgb.shape[0]
     a = coeffs.reshape(b, 3, 4, *coeffs.shape[-2:])
     return (a[:, :, :3] * rgb.unsqueeze(1)).sum(2) + a[:, :, 3]
+
+
+def _single(parameters: torch.Tensor) -> torch.Tensor:
+    """The only item of a batch of one, as float32 on the CPU."""
+    if parameters.shape[0] != 1:
+        raise ValueError(f"apply_array maps one image; these parameters hold a batch of {parameters.shape[0]}")
+    return parameters[0].detach().to("cpu", torch.float32)
 
 
 def _window_grid(window: Window, height: int, width: int, device: torch.device) -> torch.Tensor:
@@ -106,6 +128,10 @@ class AffineGridMapping(ColourMapping):
         coeffs = self.coefficients_at(window, rgb.shape[-2], rgb.shape[-1])
         return apply_affine(rgb, coeffs.to(rgb.dtype))
 
+    def apply_array(self, pixels: np.ndarray, window: Window = Window()) -> np.ndarray:
+        coeffs = _single(self.coeffs).numpy()
+        return mapping_arrays.affine_grid(pixels, coeffs, (window.top, window.left, window.bottom, window.right))
+
     def to(self, device: torch.device | str, dtype: torch.dtype = torch.float32) -> AffineGridMapping:
         return AffineGridMapping(self.coeffs.to(device=device, dtype=dtype))
 
@@ -129,6 +155,9 @@ class LabStatsMapping(ColourMapping):
         lab = lab * self.scale[:, :, None, None].to(lab) + self.shift[:, :, None, None].to(lab)
         return lab_to_rgb(lab)
 
+    def apply_array(self, pixels: np.ndarray, window: Window = Window()) -> np.ndarray:
+        return mapping_arrays.lab_stats(pixels, _single(self.scale).numpy(), _single(self.shift).numpy())
+
     def to(self, device: torch.device | str, dtype: torch.dtype = torch.float32) -> LabStatsMapping:
         return LabStatsMapping(self.scale.to(device=device, dtype=dtype), self.shift.to(device=device, dtype=dtype))
 
@@ -143,6 +172,11 @@ class ChainMapping(ColourMapping):
         for mapping in self.mappings:
             rgb = mapping.apply(rgb, window)
         return rgb
+
+    def apply_array(self, pixels: np.ndarray, window: Window = Window()) -> np.ndarray:
+        for mapping in self.mappings:
+            pixels = mapping.apply_array(pixels, window)
+        return pixels
 
     def to(self, device: torch.device | str, dtype: torch.dtype = torch.float32) -> ChainMapping:
         return ChainMapping(*(m.to(device, dtype) for m in self.mappings))

@@ -3,20 +3,28 @@
 The harmonizer sees a square working-size copy of the composite, or of a crop around the
 foreground when the foreground is small, and answers with a colour mapping. The mapping is then
 applied to the original pixels inside the foreground's bounding box, in row chunks that bound
-memory, and blended with the mask. Pixels outside the mask are copied bit for bit.
+memory (on the CPU with OpenCV on the numpy pixels, elsewhere with tensors), and blended with the
+mask. Pixels outside the mask are copied bit for bit.
 """
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 import torch
 
+from engine import mapping_arrays
 from engine.harmonizer import Harmonizer
 from engine.mapping import ColourMapping, Window
 
 CHUNK_PIXELS = 1 << 20  # full-resolution pixels mapped per step
+# Until OpenCV's Lab tables are built (0.1-0.3 s, on first use), smaller boxes are mapped with
+# tensors on the CPU too: a one-off command line run on a small picture stays quick.
+ARRAY_MIN_PIXELS = 1 << 16
 CONTEXT = 1.0  # background margin around a small foreground, in foreground box sizes
 
 
@@ -97,6 +105,58 @@ def predict_crop_mapping(
     return mapping.to(device, torch.float32)
 
 
+def _row_chunks(box: Box, crop: Box) -> Iterator[tuple[int, int, Window]]:
+    """Row ranges of ``box`` of about ``CHUNK_PIXELS`` pixels, with the window each covers in ``crop``."""
+    rows_per_chunk = max(1, CHUNK_PIXELS // max(box.width, 1))
+    left = (box.left - crop.left) / crop.width
+    right = (box.right - crop.left) / crop.width
+    for top in range(box.top, box.bottom, rows_per_chunk):
+        bottom = min(top + rows_per_chunk, box.bottom)
+        yield top, bottom, Window((top - crop.top) / crop.height, left, (bottom - crop.top) / crop.height, right)
+
+
+def _blend_on_cpu(mapping: ColourMapping, original: np.ndarray, weight: np.ndarray, window: Window, strength: float) -> np.ndarray:
+    """``original + alpha * (mapped - original)`` in code values, rounded to ``original``'s dtype.
+
+    Where ``alpha`` is 0 this is ``original`` exactly: mapped colours are made finite (NaN -> 0) and
+    clipped first, and an integer in float32 plus zero rounds back to itself.
+    """
+    top = np.float32(np.iinfo(original.dtype).max)
+    mapped = mapping.apply_array(original, window)
+    np.fmax(mapped, 0.0, out=mapped)  # fmax, not clip: NaN becomes 0
+    np.fmin(mapped, 1.0, out=mapped)
+    mapped *= top
+    values = original.astype(np.float32)
+    mapped -= values
+    alpha = np.clip(weight, 0.0, 1.0) * np.float32(strength)
+    mapped *= alpha[..., None]
+    mapped += values
+    return np.rint(mapped, out=mapped).astype(original.dtype)
+
+
+def _blend_with_torch(
+    mapping: ColourMapping, original: np.ndarray, weight: np.ndarray, window: Window, strength: float, device: torch.device
+) -> np.ndarray:
+    """The same as :func:`_blend_on_cpu` with tensors, for GPUs."""
+    scale = float(np.iinfo(original.dtype).max)
+    with torch.inference_mode():
+        x = _to_tensor(original, device)
+        mapped = mapping.apply(x, window).nan_to_num_(0.0).clamp_(0, 1)
+        alpha = _to_tensor(weight, device).clamp_(0, 1) * strength
+        blended = (x + alpha * (mapped - x)).mul_(scale).round_()
+        return blended.squeeze(0).permute(1, 2, 0).cpu().numpy().astype(original.dtype)
+
+
+def _copy_outside(composite: np.ndarray, box: Box) -> np.ndarray:
+    """A new array holding ``composite``'s pixels outside ``box``; inside, it is left to be written."""
+    result = np.empty_like(composite)
+    result[: box.top] = composite[: box.top]
+    result[box.bottom :] = composite[box.bottom :]
+    result[box.top : box.bottom, : box.left] = composite[box.top : box.bottom, : box.left]
+    result[box.top : box.bottom, box.right :] = composite[box.top : box.bottom, box.right :]
+    return result
+
+
 def apply_mapping(
     mapping: ColourMapping,
     composite: np.ndarray,
@@ -106,26 +166,69 @@ def apply_mapping(
     device: torch.device,
     strength: float = 1.0,
 ) -> np.ndarray:
-    """Map the pixels of ``box`` at full resolution and blend them in; everything else is copied."""
-    result = composite.copy()
-    scale = 255.0 if composite.dtype == np.uint8 else 65535.0
-    rows_per_chunk = max(1, CHUNK_PIXELS // max(box.width, 1))
-    left = (box.left - crop.left) / crop.width
-    right = (box.right - crop.left) / crop.width
-    for top in range(box.top, box.bottom, rows_per_chunk):
-        bottom = min(top + rows_per_chunk, box.bottom)
+    """Map the pixels of ``box`` at full resolution and blend them in; everything else is copied.
+
+    On the CPU the mapping runs on the numpy pixels with OpenCV (:meth:`ColourMapping.apply_array`),
+    unless the box is small and OpenCV's Lab tables are not built yet; elsewhere with tensors on
+    ``device``.
+    """
+    result = _copy_outside(composite, box)
+    with_arrays = device.type == "cpu" and (
+        box.height * box.width >= ARRAY_MIN_PIXELS or mapping_arrays.lab_tables_built()
+    )
+
+    def blend(chunk: tuple[int, int, Window]) -> None:
+        top, bottom, window = chunk
         original = composite[top:bottom, box.left : box.right]
         weight = mask[top:bottom, box.left : box.right]
-        window = Window((top - crop.top) / crop.height, left, (bottom - crop.top) / crop.height, right)
-        with torch.inference_mode():
-            x = _to_tensor(original, device)
-            mapped = mapping.apply(x, window).clamp_(0, 1)
-            alpha = _to_tensor(weight, device).clamp_(0, 1) * strength
-            blended = (x + alpha * (mapped - x)).mul_(scale).round_()
-            pixels = blended.squeeze(0).permute(1, 2, 0).cpu().numpy().astype(composite.dtype)
-        inside = (weight > 0)[..., None]
-        result[top:bottom, box.left : box.right] = np.where(inside, pixels, original)
+        if with_arrays:
+            pixels = _blend_on_cpu(mapping, original, weight, window, strength)
+        else:
+            pixels = _blend_with_torch(mapping, original, weight, window, strength, device)
+        result[top:bottom, box.left : box.right] = pixels  # unmasked pixels come back unchanged
+
+    chunks = list(_row_chunks(box, crop))
+    workers = min(len(chunks), os.cpu_count() or 1) if with_arrays else 1
+    if workers > 1:  # numpy and OpenCV release the GIL: chunks run on all cores
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(blend, chunks))
+    else:
+        for chunk in chunks:
+            blend(chunk)
     return result
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The harmonizer's answer for one composite: its mapping, and the boxes it applies to.
+
+    Attributes:
+        mapping: the colour mapping, on the harmonizer's device.
+        box: the foreground's bounding box, the only pixels it changes.
+        crop: the part of the composite the harmonizer looked at (the mapping's coordinates).
+    """
+
+    mapping: ColourMapping
+    box: Box
+    crop: Box
+
+
+def predict(harmonizer: Harmonizer, composite: np.ndarray, mask: np.ndarray, context: float = CONTEXT) -> Prediction | None:
+    """Ask the harmonizer about a composite; None when the mask is empty (nothing to change)."""
+    box = foreground_box(mask > 0)
+    if box is None:
+        return None
+    crop = working_crop(box, *mask.shape, context)
+    return Prediction(predict_crop_mapping(harmonizer, composite, mask, crop), box, crop)
+
+
+def apply_prediction(
+    prediction: Prediction | None, composite: np.ndarray, mask: np.ndarray, device: torch.device, strength: float = 1.0
+) -> np.ndarray:
+    """The composite with its foreground harmonized at ``strength``; a copy when there is nothing to do."""
+    if prediction is None or strength == 0.0:
+        return composite.copy()
+    return apply_mapping(prediction.mapping, composite, mask, prediction.box, prediction.crop, device, strength)
 
 
 def harmonize_array(
@@ -149,10 +252,5 @@ def harmonize_array(
     """
     _check_inputs(composite, mask, strength)
     mask = mask.astype(np.float32, copy=False)
-    box = foreground_box(mask > 0)
-    if box is None or strength == 0.0:
-        return composite.copy()
-    height, width = mask.shape
-    crop = working_crop(box, height, width, context)
-    mapping = predict_crop_mapping(harmonizer, composite, mask, crop)
-    return apply_mapping(mapping, composite, mask, box, crop, harmonizer.device, strength)
+    prediction = predict(harmonizer, composite, mask, context) if strength > 0.0 else None
+    return apply_prediction(prediction, composite, mask, harmonizer.device, strength)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from engine import mapping_arrays
 from engine.harmonizer import Harmonizer, load_harmonizer
 from engine.imageio import ImageWriteError, write_png
 from harmonizer_gui.render import PreviewRenderer, Scene, render_full
@@ -136,6 +137,7 @@ class HarmonizeWorker(QObject):
             self.modelFailed.emit(spec, str(err))
             return
         self._harmonizer = harmonizer
+        mapping_arrays.warm_up()  # here, not in the first preview
         self.modelReady.emit(ModelInfo(spec, harmonizer.name, harmonizer.description, str(harmonizer.device)))
 
     def _render(self, scene: Scene) -> None:

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from engine.harmonizer import Harmonizer
-from engine.pipeline import Box, harmonize_array
+from engine.pipeline import Box, Prediction, apply_prediction, harmonize_array, predict
 from harmonizer_gui.compose import (
     LayerTransform,
     compose,
@@ -92,13 +92,37 @@ def to_display8(rgb: np.ndarray, max_side: int = DISPLAY_MAX_SIDE) -> np.ndarray
     return np.ascontiguousarray(resize_to(convert_depth(rgb, np.uint8), size))
 
 
+@dataclass(frozen=True, eq=False)
+class _Prepared:
+    """A scene composed at preview size and the harmonizer's answer for it."""
+
+    harmonizer: Harmonizer
+    scene: Scene
+    composite: np.ndarray
+    mask: np.ndarray
+    prediction: Prediction | None
+
+    def serves(self, harmonizer: Harmonizer, scene: Scene) -> bool:
+        """Whether ``scene`` differs from this one at most in strength (so its answer holds)."""
+        old = self.scene
+        return (
+            self.harmonizer is harmonizer
+            and old.background is scene.background
+            and old.layer_rgb is scene.layer_rgb
+            and old.layer_mask is scene.layer_mask
+            and old.transform == scene.transform
+        )
+
+
 class PreviewRenderer:
-    """Renders previews, keeping the shrunk background between requests."""
+    """Renders previews, keeping the shrunk background between requests, and the last composite
+    and prediction, so that a strength change costs no composing and no network."""
 
     def __init__(self, max_pixels: int = PREVIEW_MAX_PIXELS) -> None:
         self.max_pixels = max_pixels
         self._cached_source: np.ndarray | None = None
         self._cached_small: np.ndarray | None = None
+        self._prepared: _Prepared | None = None
 
     def small_background(self, background: np.ndarray) -> np.ndarray:
         if self._cached_source is not background:
@@ -108,11 +132,18 @@ class PreviewRenderer:
         assert self._cached_small is not None
         return self._cached_small
 
+    def _prepare(self, harmonizer: Harmonizer, scene: Scene) -> _Prepared:
+        if self._prepared is None or not self._prepared.serves(harmonizer, scene):
+            small = self.small_background(scene.background)
+            composite, mask = compose(small, scene.layer_rgb, scene.layer_mask, scene.transform, scene.full_size)
+            self._prepared = _Prepared(harmonizer, scene, composite, mask, predict(harmonizer, composite, mask))
+        return self._prepared
+
     def render(self, harmonizer: Harmonizer, scene: Scene) -> PreviewResult:
         start = time.perf_counter()
-        small = self.small_background(scene.background)
-        composite, mask = compose(small, scene.layer_rgb, scene.layer_mask, scene.transform, scene.full_size)
-        harmonized = harmonize_array(harmonizer, composite, mask, strength=scene.strength)
+        prepared = self._prepare(harmonizer, scene)
+        composite, mask = prepared.composite, prepared.mask
+        harmonized = apply_prediction(prepared.prediction, composite, mask, harmonizer.device, scene.strength)
         texture = layer_texture(scene, composite, harmonized, mask)
         return PreviewResult(scene.request_id, composite, harmonized, mask, texture, time.perf_counter() - start)
 

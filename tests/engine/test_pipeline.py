@@ -6,7 +6,18 @@ import torch
 
 from engine.harmonizer import ClassicalHarmonizer, NetworkHarmonizer
 from engine.model.generator import GeneratorConfig, SCSCoGenerator
-from engine.pipeline import Box, foreground_box, harmonize_array, working_crop
+from engine import mapping_arrays, pipeline
+from engine.mapping import ColourMapping, Window
+from engine.pipeline import (
+    Box,
+    _blend_on_cpu,
+    _blend_with_torch,
+    apply_mapping,
+    foreground_box,
+    harmonize_array,
+    predict_crop_mapping,
+    working_crop,
+)
 
 # Built on the classical transfer, so even an untrained network moves a tinted foreground.
 TINY = dict(base="classical", width=4, max_width=8, depth=3, working_size=32, grid=8, bain_key_dim=4, bain_pool=4)
@@ -33,15 +44,23 @@ def harmonizer(request: pytest.FixtureRequest):
     return NetworkHarmonizer(SCSCoGenerator(GeneratorConfig(head=request.param, **TINY)), request.param)
 
 
+@pytest.fixture(params=["arrays", "tensors"])
+def cpu_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Map every box with OpenCV arrays, or every box with tensors."""
+    monkeypatch.setattr(pipeline, "ARRAY_MIN_PIXELS", 0 if request.param == "arrays" else 1 << 62)
+    monkeypatch.setattr(mapping_arrays, "lab_tables_built", lambda: False)
+    return request.param
+
+
 @pytest.mark.parametrize("shape", [(90, 160), (201, 37), (7, 5)])
-def test_output_has_input_size_and_background_is_bit_identical(harmonizer, shape: tuple[int, int]) -> None:
+def test_output_has_input_size_and_background_is_bit_identical(harmonizer, cpu_path: str, shape: tuple[int, int]) -> None:
     composite, mask, real = _scene(*shape)
     out = harmonize_array(harmonizer, composite, mask)
     assert out.shape == composite.shape and out.dtype == composite.dtype
     assert np.array_equal(out[mask == 0], composite[mask == 0])
 
 
-def test_tinted_foreground_gets_closer_to_the_real_photo(harmonizer) -> None:
+def test_tinted_foreground_gets_closer_to_the_real_photo(harmonizer, cpu_path: str) -> None:
     composite, mask, real = _scene()
     out = harmonize_array(harmonizer, composite, mask)
     fg = mask > 0
@@ -50,7 +69,7 @@ def test_tinted_foreground_gets_closer_to_the_real_photo(harmonizer) -> None:
     assert err_after < 0.5 * err_before
 
 
-def test_sixteen_bit_input_stays_sixteen_bit() -> None:
+def test_sixteen_bit_input_stays_sixteen_bit(cpu_path: str) -> None:
     composite, mask, real = _scene(dtype=np.uint16)
     out = harmonize_array(ClassicalHarmonizer(), composite, mask)
     assert out.dtype == np.uint16
@@ -140,3 +159,65 @@ def test_working_crop_keeps_context_and_stays_inside() -> None:
 def test_bad_inputs_are_explained(composite: np.ndarray, mask: np.ndarray, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         harmonize_array(ClassicalHarmonizer(), composite, mask)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize("strength", [1.0, 0.3])
+def test_cpu_arrays_and_tensors_blend_to_the_same_pixels(harmonizer, dtype: type, strength: float) -> None:
+    composite, mask, _ = _scene(dtype=dtype)
+    mask[mask.shape[0] // 4] = 0.4  # a soft row
+    box = foreground_box(mask > 0)
+    crop = working_crop(box, *mask.shape)
+    mapping = predict_crop_mapping(harmonizer, composite, mask, crop)
+    original = composite[box.top : box.bottom, box.left : box.right]
+    weight = mask[box.top : box.bottom, box.left : box.right]
+    window = Window((box.top - crop.top) / crop.height, 0.0, 1.0, 1.0)
+    fast = _blend_on_cpu(mapping, original, weight, window, strength).astype(np.int64)
+    tensors = _blend_with_torch(mapping, original, weight, window, strength, torch.device("cpu"))
+    # Rounding, and OpenCV's Lab conversion within a twentieth of an 8-bit level.
+    tolerance = 1 + np.iinfo(dtype).max * 0.05 / 255
+    assert np.abs(fast - tensors).max() <= tolerance and (np.abs(fast - tensors) > 1).mean() < 0.01
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_gives_the_cpu_pixels(harmonizer) -> None:
+    composite, mask, _ = _scene()
+    box = foreground_box(mask > 0)
+    crop = working_crop(box, *mask.shape)
+    mapping = predict_crop_mapping(harmonizer, composite, mask, crop)
+    on_cpu = apply_mapping(mapping, composite, mask, box, crop, torch.device("cpu")).astype(np.int64)
+    on_gpu = apply_mapping(mapping.to("cuda"), composite, mask, box, crop, torch.device("cuda"))
+    assert np.abs(on_cpu - on_gpu).max() <= 1
+    assert np.array_equal(on_gpu[mask == 0], composite[mask == 0])
+
+
+class BrokenMapping(ColourMapping):
+    """Answers NaN everywhere."""
+
+    def apply(self, rgb: torch.Tensor, window: Window = Window()) -> torch.Tensor:
+        return torch.full_like(rgb, float("nan"))
+
+    def apply_array(self, pixels: np.ndarray, window: Window = Window()) -> np.ndarray:
+        return np.full(pixels.shape, np.nan, np.float32)
+
+    def to(self, device: torch.device | str, dtype: torch.dtype = torch.float32) -> BrokenMapping:
+        return self
+
+
+def test_a_broken_mapping_never_touches_the_background(cpu_path: str) -> None:
+    composite, mask, _ = _scene()
+    mask[:, mask.shape[1] // 2] = 0.5  # a soft column: background pixels inside the box
+    box = foreground_box(mask > 0)
+    out = apply_mapping(BrokenMapping(), composite, mask, box, box, torch.device("cpu"))
+    assert np.array_equal(out[mask == 0], composite[mask == 0])
+
+
+def test_small_boxes_use_arrays_once_the_lab_tables_are_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    monkeypatch.setattr(pipeline, "_blend_on_cpu", lambda *args: calls.append("arrays") or args[1].copy())
+    monkeypatch.setattr(pipeline, "_blend_with_torch", lambda *args: calls.append("tensors") or args[1].copy())
+    composite, mask, _ = _scene()
+    for built in (False, True):
+        monkeypatch.setattr(mapping_arrays, "lab_tables_built", lambda built=built: built)
+        harmonize_array(ClassicalHarmonizer(), composite, mask)
+    assert calls == ["tensors", "arrays"]
