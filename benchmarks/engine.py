@@ -12,7 +12,7 @@
 - ``png_encode_24mp_s``: encoding a 6000x4000 harmonized result as PNG (``engine.imageio``), 8- and
   16-bit, with OpenCV's PNG writer beside it for comparison; ``png_24mp_mb`` the file sizes.
 With a CUDA GPU present, the same figures are added under ``cuda``.
-The composite is a photo from ``../shared/data`` with a cut-out's shape as the mask when that
+The composite is a photo from the data folder (``$HARMONIZER_DATA``, else ``data/``) with a cut-out's shape as the mask when that
 folder exists, a synthetic picture otherwise.
 """
 from __future__ import annotations
@@ -33,21 +33,22 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from engine.data_location import data_root  # noqa: E402
 from engine.harmonizer import ClassicalHarmonizer, Harmonizer, load_harmonizer  # noqa: E402
 from engine.imageio import encode_png  # noqa: E402
 from engine.pipeline import harmonize_array  # noqa: E402
 
-SHARED = ROOT.parent / "shared" / "data"
+DATA = data_root()
 
 
 def make_composite(width: int, height: int) -> tuple[np.ndarray, np.ndarray, str]:
     """A realistic composite of the given size: photo background, object-shaped soft mask."""
-    backgrounds = sorted((SHARED / "backgrounds").glob("*.jpg"))
-    cutouts = sorted((SHARED / "cutouts").glob("*.png"))
+    backgrounds = sorted((DATA / "backgrounds").glob("*.jpg"))
+    cutouts = sorted((DATA / "cutouts").glob("*.png"))
     if backgrounds and cutouts:
         image = cv2.resize(cv2.imread(str(backgrounds[0]))[..., ::-1], (width, height), interpolation=cv2.INTER_LINEAR)
         alpha = cv2.imread(str(cutouts[len(cutouts) // 2]), cv2.IMREAD_UNCHANGED)[..., 3]
-        source = "shared/data photo and cut-out"
+        source = "data-folder photo and cut-out"
     else:
         rng = np.random.default_rng(0)
         image = cv2.resize(rng.integers(0, 256, (height // 16, width // 16, 3), dtype=np.uint8), (width, height))

@@ -12,8 +12,8 @@ texture the canvas paints. Edits: ``paste`` (a new foreground layer), ``drag`` (
 - ``render_ms``: per edit kind, the median time the worker spent rendering (``PreviewResult.seconds``).
 - ``first_preview_ms``: the first preview after the model loaded (one-off costs included).
 - ``preview_pixels``: pixels of the preview the harmonizer sees; ``background`` and ``layer`` sizes.
-The background is a photo from ``../shared/data/backgrounds`` and the layer a cut-out from
-``../shared/data/cutouts`` when that folder exists, synthetic pictures otherwise.
+The background is a photo from ``backgrounds/`` of the data folder (``$HARMONIZER_DATA``, else ``data/``) and the layer a cut-out from
+``cutouts/`` when that folder exists, synthetic pictures otherwise.
 """
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from engine.data_location import data_root  # noqa: E402
 from engine.imageio import LoadedImage, read_image  # noqa: E402
 from engine.pipeline import Box  # noqa: E402
 from harmonizer_gui.compose import fitted_size  # noqa: E402
@@ -39,17 +40,17 @@ from harmonizer_gui.document import Document, Layer  # noqa: E402
 from harmonizer_gui.harmonize_worker import HarmonizeWorker  # noqa: E402
 from harmonizer_gui.render import PREVIEW_MAX_PIXELS, PreviewResult  # noqa: E402
 
-SHARED = ROOT.parent / "shared" / "data"
+DATA = data_root()
 TIMEOUT_MS = 120_000
 
 
 def load_pictures() -> tuple[LoadedImage, list[LoadedImage], str]:
     """A background photo and two cut-outs to paste in turn."""
-    backgrounds = sorted((SHARED / "backgrounds").glob("*.jpg"))
-    cutouts = sorted((SHARED / "cutouts").glob("*.png"))
+    backgrounds = sorted((DATA / "backgrounds").glob("*.jpg"))
+    cutouts = sorted((DATA / "cutouts").glob("*.png"))
     if backgrounds and cutouts:
         picks = [cutouts[len(cutouts) // 2], cutouts[len(cutouts) // 3]]
-        return read_image(backgrounds[0]), [read_image(p) for p in picks], "shared/data photo and cut-outs"
+        return read_image(backgrounds[0]), [read_image(p) for p in picks], "data-folder photo and cut-outs"
     rng = np.random.default_rng(0)
     background = cv2.resize(rng.integers(0, 256, (150, 200, 3), dtype=np.uint8), (4000, 3000))
     layers = []
