@@ -4,6 +4,7 @@
     python main.py harmonize COMPOSITE MASK -o OUT.png
     python main.py evaluate ROOT [--list FILE] [--json OUT]
     python main.py train --data FOLDER --out RUN [--steps N | --epochs N]
+    python main.py prepare FOLDER [FOLDER ...] --out CACHE --size 128
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import sys
 
 from engine import cli as engine_cli
 from trainer import cli as trainer_cli
-from trainer import devset
+from trainer import devset, prepare
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     engine_cli.add_commands(commands)
     trainer_cli.add_commands(commands)
     devset.add_commands(commands)
+    prepare.add_commands(commands)
     return parser
 
 
@@ -37,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         from harmonizer_gui.app import run_app
 
         return run_app()
-    if args.command in ("train", "devset"):
+    if args.command in ("train", "devset", "prepare"):
         return args.run(args)
     return engine_cli.run_command(args)
 
