@@ -42,7 +42,7 @@ from engine.imageio import (
     to_float,
     write_png,
 )
-from trainer.prepared import PreparedIndex, PreparedSource, write_index
+from trainer.prepared import PreparedIndex, PreparedSource, is_prepared, write_index
 from trainer.sources import DataError, DataSource, Sample, discover
 
 # Crops of at least 1 / MARGIN of the shorter side (the middle of the 60-100% range and above)
@@ -122,6 +122,8 @@ def _check_empty(out: Path) -> None:
 
 
 def _discover(path: Path) -> DataSource:
+    if is_prepared(path):
+        raise DataError(f"{path} is a prepared cache already; prepare from its original folders")
     source = discover(path)
     if source.kind == "iharmony4":
         raise DataError(

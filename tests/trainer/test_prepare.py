@@ -209,6 +209,10 @@ def test_bad_input_exits_2_with_a_clear_message(
     assert _prepare_cli(str(sources[0]), "--out", str(out)) == 2
     assert "is not empty" in capsys.readouterr().err
 
+    assert _prepare_cli(str(sources[0]), "--out", str(tmp_path / "again")) == 0
+    assert _prepare_cli(str(tmp_path / "again"), "--out", str(tmp_path / "twice")) == 2
+    assert "is a prepared cache already" in capsys.readouterr().err
+
     assert _prepare_cli(str(sources[0]), "--out", str(tmp_path / "other"), "--size", "4") == 2
     assert "size must be at least 8" in capsys.readouterr().err
 
