@@ -22,9 +22,9 @@ from trainer.dataset import DataConfig
 from trainer.loop import RunError, train
 from trainer.losses import LossConfig
 from trainer.negatives import NegativeConfig
+from trainer.prepared import expand_data
 from trainer.progress import PROGRESS_MODES
 from trainer.sources import DataError
-from trainer.prepared import expand_data
 from trainer.synthesis import SynthesisConfig
 from trainer.state import LAST
 

@@ -30,7 +30,6 @@ import cv2
 import numpy as np
 
 from engine.atomic import write_bytes_atomic
-from engine.cli import EXIT_INPUT, EXIT_OK
 from engine.imageio import (
     ImageReadError,
     LoadedImage,
@@ -42,6 +41,7 @@ from engine.imageio import (
     to_float,
     write_png,
 )
+from trainer.cli import EXIT_FAILED, EXIT_INPUT, EXIT_OK
 from trainer.prepared import PreparedIndex, PreparedSource, is_prepared, write_index
 from trainer.sources import DataError, DataSource, Sample, discover
 
@@ -51,7 +51,6 @@ MARGIN = 1.25
 # JPEG quality: at the training scale, 85 keeps colours and edges visually intact and makes the
 # files about a fifth smaller than 90 would.
 DEFAULT_QUALITY = 85
-EXIT_FAILED = 1
 _JPEG_SUFFIXES = (".jpg", ".jpeg")
 _PROGRESS_EVERY = 250
 
@@ -89,24 +88,25 @@ def prepare(
         DataError: Bad settings, a source that is missing, unusable or an iHarmony4 folder, or
             an ``out`` that is not empty.
         ImageReadError: A photo or mask cannot be read.
-        AtomicWriteError: A file cannot be written.
+        OSError: A file or folder cannot be written (``AtomicWriteError`` among them).
     """
     if size < 8 or not 1 <= quality <= 100:
         raise DataError(f"size must be at least 8 and quality within 1-100, got size {size}, quality {quality}")
     _check_empty(out)
     found = [_discover(path) for path in sources]
-    plans = [_plan(source, out / name) for source, name in zip(found, _folder_names(sources))]
+    folders = [out / name for name in _folder_names(sources)]
+    plans = [_plan(source, folder) for source, folder in zip(found, folders)]
     short_side = round(size * MARGIN)
     written = [
         _write_source(source, rows, folder, short_side, quality, progress or (lambda line: None))
-        for source, (folder, rows) in zip(found, plans)
+        for source, rows, folder in zip(found, plans, folders)
     ]
     index = PreparedIndex(size, short_side, quality, tuple(written))
     write_index(out, index)
     return index
 
 
-def scaled_size(width: int, height: int, short_side: int) -> tuple[int, int]:
+def _scaled_size(width: int, height: int, short_side: int) -> tuple[int, int]:
     """``(width, height)`` scaled down so that the shorter side is ``short_side``; never enlarged."""
     scale = short_side / min(width, height)
     if scale >= 1.0:
@@ -149,13 +149,13 @@ def _folder_names(sources: list[Path]) -> list[str]:
 # --- planning ------------------------------------------------------------------------------
 
 
-def _plan(source: DataSource, folder: Path) -> tuple[Path, list[_Row]]:
+def _plan(source: DataSource, folder: Path) -> list[_Row]:
     """The manifest rows of ``source`` in its cache ``folder``, checked to keep names apart and in order."""
     samples = sorted(source.train + source.val, key=lambda s: (str(s.real), str(s.mask)))
     rows = [_row(source.root, sample) for sample in samples]
     _check_distinct(source.root, rows)
     _check_order(source.root, folder, rows)
-    return folder, rows
+    return rows
 
 
 def _row(root: Path, sample: Sample) -> _Row:
@@ -221,7 +221,7 @@ def _write_photo(rows: list[_Row], folder: Path, short_side: int, quality: int) 
     """One photo and the masks of its rows, all at the photo's scaled size."""
     real = rows[0].sample.real
     image = read_image(real)
-    size = scaled_size(image.width, image.height, short_side)
+    size = _scaled_size(image.width, image.height, short_side)
     target = folder / rows[0].image
     target.parent.mkdir(parents=True, exist_ok=True)
     if size == (image.width, image.height) and real.suffix.lower() in _JPEG_SUFFIXES:
