@@ -4,6 +4,7 @@
     python main.py harmonize COMPOSITE MASK -o OUT.png
     python main.py evaluate ROOT [--list FILE] [--json OUT]
     python main.py train --data FOLDER --out RUN [--steps N | --epochs N]
+    python main.py prepare FOLDER [FOLDER ...] --out CACHE --size 128
 """
 from __future__ import annotations
 
@@ -35,10 +36,11 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     engine_cli.add_commands(commands)
     if command not in ENGINE_COMMANDS:
         from trainer import cli as trainer_cli
-        from trainer import devset
+        from trainer import devset, prepare
 
         trainer_cli.add_commands(commands)
         devset.add_commands(commands)
+        prepare.add_commands(commands)
     return parser
 
 

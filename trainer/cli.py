@@ -22,6 +22,7 @@ from trainer.dataset import DataConfig
 from trainer.loop import RunError, train
 from trainer.losses import LossConfig
 from trainer.negatives import NegativeConfig
+from trainer.prepared import expand_data
 from trainer.progress import PROGRESS_MODES
 from trainer.sources import DataError
 from trainer.synthesis import SynthesisConfig
@@ -36,9 +37,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "train",
         help="train an SCS-Co model on iHarmony4 or on your own photos",
         description="Train (or fine-tune with --init) an SCS-Co harmonization model. --data takes an "
-        "iHarmony4 folder, a folder with manifest.csv, images/ + masks/, RGBA cut-outs, or plain photos "
-        "(masks are generated); composites are synthesised on the fly. Multi-GPU: "
-        "torchrun --nproc_per_node=N main.py train ...",
+        "iHarmony4 folder, a folder with manifest.csv, images/ + masks/, RGBA cut-outs, plain photos "
+        "(masks are generated), or a cache written by `main.py prepare`; composites are synthesised on "
+        "the fly. Multi-GPU: torchrun --nproc_per_node=N main.py train ...",
     )
     parser.add_argument("--data", action="append", required=True, type=Path, help="training data folder (repeatable)")
     parser.add_argument("--out", required=True, type=Path, help="run folder: checkpoints, progress.jsonl, previews")
@@ -89,8 +90,9 @@ def _generator_config(args: argparse.Namespace) -> GeneratorConfig:
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     generator = _generator_config(args)
     return TrainConfig(
-        # Absolute paths, so a run resumes the same from any working directory.
-        data=tuple(str(p.resolve()) for p in args.data),
+        # Absolute paths, so a run resumes the same from any working directory; a prepared cache
+        # stands for its sub-folders.
+        data=tuple(str(p.resolve()) for p in expand_data(args.data, args.size)),
         out=str(args.out),
         steps=args.steps,
         epochs=args.epochs if args.epochs is not None or args.steps is not None else 10,
