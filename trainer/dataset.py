@@ -30,6 +30,7 @@ from engine.imageio import (
     to_float,
 )
 from trainer.masks import ShapeBank, random_blob_mask
+from trainer.photo_cache import PhotoCache
 from trainer.sources import DataError, DataSource, Sample
 from trainer.synthesis import SynthesisConfig, synthesize
 
@@ -101,6 +102,7 @@ class HarmonizationDataset(Dataset):
             if sample.region:
                 self._references.setdefault((s, sample.region), []).append(i)
         self._shapes = ShapeBank.from_folder(config.shapes) if config.shapes else None
+        self._photos = PhotoCache(config.size)
         self._epoch = 0
         self._warned: set[str] = set()
         self._resized: set[str] = set()
@@ -125,11 +127,14 @@ class HarmonizationDataset(Dataset):
             f"median PSNR {synthesis.target_psnr:g} dB, {synthesis.strong_fraction:.0%} strong edits"
         )
 
-    def __getitem__(self, index: int) -> dict:
-        index = int(index)  # samplers may hand out numpy integers
+    def __getitem__(self, key: int | tuple[int, int]) -> dict:
+        """Item ``key``: an index (of the epoch set by :meth:`set_epoch`) or an ``(epoch, index)`` pair."""
+        epoch, index = key if isinstance(key, tuple) else (self._epoch, key)
+        index, epoch = int(index), int(epoch)  # samplers may hand out numpy integers
         if not 0 <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} items")
-        epoch = self._epoch if self.split == "train" else VAL_EPOCH
+        if self.split == "val":
+            epoch = VAL_EPOCH
         rng = np.random.default_rng((self.config.seed, epoch, index))
         candidate, failures = index, []
         with _single_threaded():
@@ -148,15 +153,17 @@ class HarmonizationDataset(Dataset):
     def _make_item(self, i: int, rng: np.random.Generator) -> dict:
         source, sample = self._items[i]
         train = self.split == "train"
-        image = read_image(sample.real)
-        real = to_float(image.rgb)
         if sample.mask_source == "iharmony4":
+            image = read_image(sample.real)
+            real = to_float(image.rgb)
             composite = to_float(read_image(sample.composite).rgb)
             if composite.shape != real.shape:
                 raise _UnusableSample(f'composite "{sample.composite}" is not the size of "{sample.real}"')
             mask = self._read_mask(sample, real.shape[:2])
             composite, mask, real = _geometry([composite, mask, real], mask, rng, train, self.config.size)
             return _to_item(composite, mask, real)
+        image = self._photos.load(sample.real)
+        real = to_float(image.rgb)
         mask = self._own_mask(sample, image)
         if mask is not None and self._shapes is not None and rng.random() < self.config.shape_probability:
             mask = None
@@ -216,7 +223,7 @@ class HarmonizationDataset(Dataset):
             return None
         other = self._items[others[int(rng.integers(len(others)))]][1]
         try:
-            real = to_float(read_image(other.real).rgb)
+            real = to_float(self._photos.load(other.real).rgb)
             mask = self._read_mask(other, real.shape[:2])
         except (ImageReadError, OSError) as err:
             self._warn_bad(other, err)

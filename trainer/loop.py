@@ -240,44 +240,52 @@ class Trainer:
         started, window_start, window_steps = time.monotonic(), time.monotonic(), 0
         wall_at_start = self.run.wall_time_s
         self.model.train()
+        # One loader for the whole run, fed (epoch, index) pairs: its workers live as long as the
+        # run, so the photos they keep in memory (trainer.photo_cache) are decoded once.
+        loader = DataLoader(self.train_set, batch_sampler=self._remaining_batches(), num_workers=self.config.workers,
+                            pin_memory=self.context.device.type == "cuda")
         with _stop_requests() as stop:
-            while self.run.step < self.total_steps and not stopped:
-                epoch, position = divmod(self.run.step, self.steps_per_epoch)
-                self.train_set.set_epoch(epoch)
-                batches = epoch_batches(len(self.train_set), self.config.batch_size, self.config.seed, epoch,
-                                        self.context.rank, self.context.world_size)[position:]
-                batches = batches[: self.total_steps - self.run.step]
-                loader = DataLoader(self.train_set, batch_sampler=batches, num_workers=self.config.workers,
-                                    pin_memory=self.context.device.type == "cuda")
-                for batch in loader:
-                    losses = self._train_step(batch)
-                    self.run.step += 1
-                    window_steps += 1
-                    self.run.wall_time_s = wall_at_start + time.monotonic() - started
-                    epoch_end = self.run.step % self.steps_per_epoch == 0
-                    if self.run.step % self.config.log_every == 0 or self.run.step == self.total_steps:
-                        elapsed = time.monotonic() - window_start
-                        rate = window_steps * self.config.batch_size * self.context.world_size / max(elapsed, 1e-9)
-                        step_time = elapsed / max(window_steps, 1)
-                        self.reporter.emit(
-                            "step", step=self.run.step, total_steps=self.total_steps, epoch=epoch, losses=losses,
-                            lr=self.scheduler.get_last_lr()[0], images_per_s=round(rate, 2),
-                            eta_s=round(step_time * (self.total_steps - self.run.step), 1),
-                        )
-                        window_start, window_steps = time.monotonic(), 0
-                    if self._validation_due(epoch_end):
-                        self._validate(epoch)
-                    stopped = distributed.any_rank(stop[0], self.context)
-                    if stopped or self.run.step % self.config.checkpoint_every == 0 or self.run.step == self.total_steps:
-                        self._save_last()
-                    if stopped:
-                        break
+            for batch in loader:
+                epoch = self.run.step // self.steps_per_epoch
+                losses = self._train_step(batch)
+                self.run.step += 1
+                window_steps += 1
+                self.run.wall_time_s = wall_at_start + time.monotonic() - started
+                epoch_end = self.run.step % self.steps_per_epoch == 0
+                if self.run.step % self.config.log_every == 0 or self.run.step == self.total_steps:
+                    elapsed = time.monotonic() - window_start
+                    rate = window_steps * self.config.batch_size * self.context.world_size / max(elapsed, 1e-9)
+                    step_time = elapsed / max(window_steps, 1)
+                    self.reporter.emit(
+                        "step", step=self.run.step, total_steps=self.total_steps, epoch=epoch, losses=losses,
+                        lr=self.scheduler.get_last_lr()[0], images_per_s=round(rate, 2),
+                        eta_s=round(step_time * (self.total_steps - self.run.step), 1),
+                    )
+                    window_start, window_steps = time.monotonic(), 0
+                if self._validation_due(epoch_end):
+                    self._validate(epoch)
+                stopped = distributed.any_rank(stop[0], self.context)
+                if stopped or self.run.step % self.config.checkpoint_every == 0 or self.run.step == self.total_steps:
+                    self._save_last()
+                if stopped:
+                    break
         identical = distributed.replicas_identical(self.model, self.context)
         best = self.out / BEST
         result = RunResult(self.run.step, stopped, str(best) if best.exists() else None, str(self.out / LAST),
                            self.metrics.get("validation", {}), identical)
         self.reporter.emit("done", **asdict(result))
         return result
+
+    def _remaining_batches(self) -> list[list[tuple[int, int]]]:
+        """This rank's batches of ``(epoch, index)`` from the current step to the run's end."""
+        batches: list[list[tuple[int, int]]] = []
+        epoch, position = divmod(self.run.step, self.steps_per_epoch)
+        while len(batches) < self.total_steps - self.run.step:
+            indices = epoch_batches(len(self.train_set), self.config.batch_size, self.config.seed, epoch,
+                                    self.context.rank, self.context.world_size)[position:]
+            batches += [[(epoch, i) for i in batch] for batch in indices]
+            epoch, position = epoch + 1, 0
+        return batches[: self.total_steps - self.run.step]
 
     def close(self) -> None:
         distributed.teardown(self.context)

@@ -42,12 +42,10 @@ from engine.imageio import (
     write_png,
 )
 from trainer.cli import EXIT_FAILED, EXIT_INPUT, EXIT_OK
+from trainer.photo_cache import MARGIN, scaled_size
 from trainer.prepared import PreparedIndex, PreparedSource, is_prepared, write_index
 from trainer.sources import DataError, DataSource, Sample, discover
 
-# Crops of at least 1 / MARGIN of the shorter side (the middle of the 60-100% range and above)
-# are never enlarged; the smallest crops are enlarged by 1 / (0.6 * MARGIN), a third.
-MARGIN = 1.25
 # JPEG quality: at the training scale, 85 keeps colours and edges visually intact and makes the
 # files about a fifth smaller than 90 would.
 DEFAULT_QUALITY = 85
@@ -104,14 +102,6 @@ def prepare(
     index = PreparedIndex(size, short_side, quality, tuple(written))
     write_index(out, index)
     return index
-
-
-def _scaled_size(width: int, height: int, short_side: int) -> tuple[int, int]:
-    """``(width, height)`` scaled down so that the shorter side is ``short_side``; never enlarged."""
-    scale = short_side / min(width, height)
-    if scale >= 1.0:
-        return width, height
-    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 def _check_empty(out: Path) -> None:
@@ -221,7 +211,7 @@ def _write_photo(rows: list[_Row], folder: Path, short_side: int, quality: int) 
     """One photo and the masks of its rows, all at the photo's scaled size."""
     real = rows[0].sample.real
     image = read_image(real)
-    size = _scaled_size(image.width, image.height, short_side)
+    size = scaled_size(image.width, image.height, short_side)
     target = folder / rows[0].image
     target.parent.mkdir(parents=True, exist_ok=True)
     if size == (image.width, image.height) and real.suffix.lower() in _JPEG_SUFFIXES:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from harmonizer_gui.training_estimate import EPOCH_S, IMAGE_S, READ_S_PER_MEGAPIXEL, STEP_S, duration_text, estimate_run
+from harmonizer_gui.training_estimate import IMAGE_S, READ_S_PER_MEGAPIXEL, STEP_S, duration_text, estimate_run
 from harmonizer_gui.training_process import Ending, TrainingRequest
 from tests.gui.test_training_dialog import open_dialog
 from tests.trainer.conftest import TINY_RUN, make_photo_folder
@@ -46,7 +46,7 @@ def test_the_dialog_estimates_the_time_from_photo_size_steps_and_batch(qtbot, wi
     small = form.estimate.text()
     assert small.startswith("Estimated time: about") and "(an estimate)" in small and "20 steps of 8" in small
     assert form.estimate.styleSheet() == ""
-    form.length.setValue(300)
+    form.length.setValue(2000)
     form.data.clear()
     qtbot.keyClicks(form.data, str(camera_photos(tmp_path / "camera", 6)))
     assert "12.0 MP" in form.estimate.text() and "h" in form.estimate.text().split("for")[0]
@@ -60,7 +60,7 @@ def test_the_estimate_follows_its_cost_model() -> None:
         return TrainingRequest("photos", "out", length, unit, batch)
 
     read = READ_S_PER_MEGAPIXEL * 2.0
-    training = 100 * (STEP_S + 4 * (read + IMAGE_S["cpu"])) + 25 * EPOCH_S  # 16 photos: 4 steps per epoch
+    training = 100 * (STEP_S + 4 * IMAGE_S["cpu"]) + 16 * read  # each of the 16 photos is decoded once
     validating = 10 * 3 * (read + IMAGE_S["cpu"] / 3)  # every 10 steps, 3 held-out photos
     assert estimate_run(run(100), 16, 3, 2.0, "cpu").seconds == pytest.approx(training + validating)
     assert estimate_run(run(3, "epochs"), 16, 3, 2.0, "cpu").steps == 12

@@ -268,3 +268,24 @@ def test_several_sources_and_bad_arguments(manifest_root: Path, tmp_path: Path) 
         HarmonizationDataset(sources, "test", DataConfig())
     with pytest.raises(ValueError, match="size"):
         DataConfig(size=4)
+
+
+def test_photos_are_decoded_once_and_kept_at_the_training_scale(tmp_path: Path, monkeypatch) -> None:
+    from trainer import photo_cache
+
+    folder = tmp_path / "big"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        cv2.imwrite(str(folder / f"p{i}.jpg"), rng.integers(0, 255, (600, 900, 3), dtype=np.uint8))
+    reads: list[str] = []
+    real_read = photo_cache.read_image
+    monkeypatch.setattr(photo_cache, "read_image", lambda path: reads.append(str(path)) or real_read(path))
+    dataset = HarmonizationDataset([discover(folder, val_fraction=0.0)], "train", DataConfig(size=32))
+    for epoch in range(3):
+        dataset.set_epoch(epoch)
+        items = [dataset[i] for i in range(len(dataset))]
+    assert sorted(reads) == sorted(str(folder / f"p{i}.jpg") for i in range(3))
+    assert all(item["real"].shape == (3, 32, 32) for item in items)
+    kept = dataset._photos.load(folder / "p0.jpg").rgb
+    assert min(kept.shape[:2]) == round(32 * photo_cache.MARGIN)

@@ -11,7 +11,8 @@ import pytest
 
 import main
 from engine.imageio import read_image, read_mask
-from trainer.prepare import MARGIN, prepare
+from trainer.photo_cache import MARGIN
+from trainer.prepare import prepare
 from trainer.prepared import INDEX, expand_data, read_index
 from trainer.sources import DataError, DataSource, discover
 from tests.trainer.conftest import TINY_RUN
