@@ -12,14 +12,15 @@ WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 (cd "$WORK" && apt-get download lomiri-wallpapers-16.04 tuxpaint-stamps-default) || {
   echo "error: could not download the packages (run 'apt-get update' first; needs a mirror)" >&2; exit 2; }
-for deb in "$WORK"/*.deb; do dpkg-deb -x "$deb" "$WORK/tree"; done
+dpkg-deb -x "$WORK"/lomiri-wallpapers-16.04_*.deb "$WORK/wallpapers"
+dpkg-deb -x "$WORK"/tuxpaint-stamps-default_*.deb "$WORK/tree"
 
 mkdir -p "$DATA/backgrounds" "$DATA/cutouts"
-find "$WORK/tree" -path '*16.04*' -name '*.jpg' -exec cp {} "$DATA/backgrounds/" \;
-cp "$WORK/tree/usr/share/doc/lomiri-wallpapers-16.04/copyright" "$DATA/backgrounds/COPYRIGHT" 2>/dev/null || true
+cp "$WORK"/wallpapers/usr/share/backgrounds/*.jpg "$DATA/backgrounds/"
+cp "$WORK/wallpapers/usr/share/doc/lomiri-wallpapers-16.04/copyright" "$DATA/backgrounds/COPYRIGHT" 2>/dev/null || true
 # Stamps keep their category path in the name: stamps/animals/amphibians/frog.png -> animals_amphibians_frog.png
 STAMPS="$WORK/tree/usr/share/tuxpaint/stamps"
-find "$STAMPS" -name '*.png' ! -name '*_mirror*' ! -name '*_flip*' | while read -r png; do
+find "$STAMPS" -name '*.png' | while read -r png; do
   name="${png#"$STAMPS"/}"; cp "$png" "$DATA/cutouts/${name//\//_}"
 done
 cp "$WORK/tree/usr/share/doc/tuxpaint-stamps-default/copyright" "$DATA/cutouts/COPYRIGHT" 2>/dev/null || true
