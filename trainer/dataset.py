@@ -103,18 +103,11 @@ class HarmonizationDataset(Dataset):
                 self._references.setdefault((s, sample.region), []).append(i)
         self._shapes = ShapeBank.from_folder(config.shapes) if config.shapes else None
         self._photos = PhotoCache(config.size)
-        self._epoch = 0
         self._warned: set[str] = set()
         self._resized: set[str] = set()
 
     def __len__(self) -> int:
         return len(self._items)
-
-    def set_epoch(self, epoch: int) -> None:
-        """Select the epoch whose randomness training items use (validation ignores it)."""
-        if epoch < 0:
-            raise ValueError(f"epoch must be non-negative, got {epoch}")
-        self._epoch = int(epoch)
 
     def describe(self) -> str:
         """One paragraph for logs: split, size, sources, masks and synthesis."""
@@ -128,8 +121,8 @@ class HarmonizationDataset(Dataset):
         )
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict:
-        """Item ``key``: an index (of the epoch set by :meth:`set_epoch`) or an ``(epoch, index)`` pair."""
-        epoch, index = key if isinstance(key, tuple) else (self._epoch, key)
+        """Item ``key``: an ``(epoch, index)`` pair, or an index of epoch 0 (validation ignores the epoch)."""
+        epoch, index = key if isinstance(key, tuple) else (0, key)
         index, epoch = int(index), int(epoch)  # samplers may hand out numpy integers
         if not 0 <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} items")

@@ -38,7 +38,7 @@ from trainer.synthesis import SynthesisConfig, synthesize
 PARTS = ("labelme", "highres", "objects", "identity")
 HIGHRES_AREA = (0.05, 0.3)
 HIGHRES_LONG_SIDE = 2400
-VAL_FRACTION = 0.05  # the trainer's default hold-out, so a run with the same seed never sees these
+VAL_FRACTION = DataConfig().val_fraction  # the trainer's hold-out, so a run with the same seed never sees these
 _REFERENCE_SIDE = 128
 _TRANSFER_SHARE = 0.5
 

@@ -96,9 +96,7 @@ def test_same_seed_epoch_index_gives_identical_items(manifest_root: Path) -> Non
     source = discover(manifest_root)
     first = HarmonizationDataset([source], "train", DataConfig(size=SIZE))
     second = HarmonizationDataset([discover(manifest_root)], "train", DataConfig(size=SIZE))
-    first.set_epoch(3)
-    second.set_epoch(3)
-    assert all(_same(first[i], second[i]) for i in range(len(first)))
+    assert all(_same(first[3, i], second[3, i]) for i in range(len(first)))
 
 
 @pytest.fixture
@@ -114,9 +112,9 @@ def test_workers_give_the_same_batches_as_the_main_process(manifest_root: Path) 
     # Images large enough for torch to split work across the main process's threads, while
     # workers run on one thread: the items must not depend on that.
     dataset = HarmonizationDataset([discover(manifest_root)], "train", DataConfig(size=160))
-    dataset.set_epoch(2)
-    main = list(DataLoader(dataset, batch_size=4, num_workers=0))
-    workers = list(DataLoader(dataset, batch_size=4, num_workers=2))
+    keys = [(2, i) for i in range(len(dataset))]
+    main = list(DataLoader(dataset, batch_size=4, sampler=keys, num_workers=0))
+    workers = list(DataLoader(dataset, batch_size=4, sampler=keys, num_workers=2))
     assert len(main) == len(workers) == 3
     for a, b in zip(main, workers):
         assert all(torch.equal(a[k], b[k]) for k in ("composite", "mask", "real", "index"))
@@ -126,14 +124,12 @@ def test_training_items_change_with_the_epoch_validation_never(manifest_root: Pa
     source = discover(manifest_root, val_fraction=0.25)
     train = HarmonizationDataset([source], "train", DataConfig(size=SIZE))
     before = [train[i] for i in range(len(train))]
-    train.set_epoch(1)
-    assert not all(_same(a, train[i]) for i, a in enumerate(before))
+    assert not all(_same(a, train[1, i]) for i, a in enumerate(before))
     val = HarmonizationDataset([source], "val", DataConfig(size=SIZE))
     assert len(val) == 3
     reference = [val[i] for i in range(len(val))]
-    val.set_epoch(5)
     again = HarmonizationDataset([discover(manifest_root, val_fraction=0.25)], "val", DataConfig(size=SIZE))
-    assert all(_same(a, val[i]) and _same(a, again[i]) for i, a in enumerate(reference))
+    assert all(_same(a, val[5, i]) and _same(a, again[i]) for i, a in enumerate(reference))
 
 
 def test_crop_flip_and_resize_keep_image_and_mask_aligned(tmp_path: Path) -> None:
@@ -141,9 +137,8 @@ def test_crop_flip_and_resize_keep_image_and_mask_aligned(tmp_path: Path) -> Non
     dataset = HarmonizationDataset([source], "train", DataConfig(size=SIZE))
     flipped = 0
     for epoch in range(8):
-        dataset.set_epoch(epoch)
         for index in range(len(dataset)):
-            item = dataset[index]
+            item = dataset[epoch, index]
             mask, real = item["mask"][0], item["real"]
             inside, outside = mask > 0.99, mask < 0.01
             assert inside.any() and outside.any()
@@ -283,8 +278,7 @@ def test_photos_are_decoded_once_and_kept_at_the_training_scale(tmp_path: Path, 
     monkeypatch.setattr(photo_cache, "read_image", lambda path: reads.append(str(path)) or real_read(path))
     dataset = HarmonizationDataset([discover(folder, val_fraction=0.0)], "train", DataConfig(size=32))
     for epoch in range(3):
-        dataset.set_epoch(epoch)
-        items = [dataset[i] for i in range(len(dataset))]
+        items = [dataset[epoch, i] for i in range(len(dataset))]
     assert sorted(reads) == sorted(str(folder / f"p{i}.jpg") for i in range(3))
     assert all(item["real"].shape == (3, 32, 32) for item in items)
     kept = dataset._photos.load(folder / "p0.jpg").rgb
