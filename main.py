@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser(_requested_command(argv)).parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
     if args.command in (None, "gui"):
-        from harmonizer_gui.app import run_app
+        from harmonizer_gui.window.app import run_app
 
         return run_app()
     if args.command in ENGINE_COMMANDS:

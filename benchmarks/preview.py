@@ -35,10 +35,10 @@ sys.path.insert(0, str(ROOT))
 from engine.data_location import data_root  # noqa: E402
 from engine.imageio import LoadedImage, read_image  # noqa: E402
 from engine.pipeline import Box  # noqa: E402
-from harmonizer_gui.compose import fitted_size  # noqa: E402
-from harmonizer_gui.document import Document, Layer  # noqa: E402
-from harmonizer_gui.harmonize_worker import HarmonizeWorker  # noqa: E402
-from harmonizer_gui.render import PREVIEW_MAX_PIXELS, PreviewResult  # noqa: E402
+from harmonizer_gui.document.compose import fitted_size  # noqa: E402
+from harmonizer_gui.document.document import Document, Layer  # noqa: E402
+from harmonizer_gui.workers.harmonize import HarmonizeWorker  # noqa: E402
+from harmonizer_gui.document.render import PREVIEW_MAX_PIXELS, PreviewResult  # noqa: E402
 
 DATA = data_root()
 TIMEOUT_MS = 120_000

@@ -1,0 +1,206 @@
+"""Rendering a scene snapshot: the live preview and the full-resolution export. No Qt.
+
+A :class:`Scene` is an immutable snapshot of the document taken on the UI thread; the functions
+here run on the worker thread. Besides the harmonized preview, the preview also produces a
+*harmonized texture* for the layer: the colour change the harmonizer made, carried back into the
+layer's own pixel grid. The canvas paints the layer with it, so a layer that is being dragged keeps
+its harmonized colours until the next preview arrives.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from engine.harmonizer import Harmonizer
+from engine.pipeline import Box, Prediction, apply_prediction, harmonize_array, predict
+from harmonizer_gui.document.compose import (
+    LayerTransform,
+    compose,
+    convert_depth,
+    covered_box,
+    fitted_size,
+    layer_matrix,
+    resize_to,
+)
+
+PREVIEW_MAX_PIXELS = 1_500_000  # interactive on a 2-core CPU
+DISPLAY_MAX_SIDE = 2048  # the canvas paints layers at most this large
+_MIN_ALPHA = 0.02  # below this mask weight the colour change is extrapolated from the neighbours
+_SPREAD_SIGMA = 4.0  # preview pixels over which the colour change is extrapolated
+
+
+@dataclass(frozen=True, eq=False)
+class Scene:
+    """Everything a render needs, never mutated after it is taken.
+
+    Attributes:
+        background: ``(H, W, 3)`` uint8/uint16 full-resolution background.
+        layer_rgb: ``(h, w, 3)`` uint8/uint16 foreground.
+        layer_mask: ``(h, w)`` float32 mask (a copy owned by the snapshot).
+        layer_display: ``(dh, dw, 3)`` uint8 foreground as the canvas paints it.
+        transform: the layer's placement.
+        strength: blend between composite (0) and harmonized foreground (1).
+        request_id: increases with every request; results carry it back.
+    """
+
+    background: np.ndarray
+    layer_rgb: np.ndarray
+    layer_mask: np.ndarray
+    layer_display: np.ndarray
+    transform: LayerTransform
+    strength: float
+    request_id: int = 0
+
+    @property
+    def full_size(self) -> tuple[int, int]:
+        return self.background.shape[1], self.background.shape[0]
+
+    @property
+    def layer_size(self) -> tuple[int, int]:
+        return self.layer_mask.shape[1], self.layer_mask.shape[0]
+
+
+@dataclass(frozen=True, eq=False)
+class PreviewResult:
+    """A harmonized preview.
+
+    Attributes:
+        request_id: the request it answers.
+        composite / harmonized: ``(h, w, 3)`` at preview size, the background's dtype.
+        mask: ``(h, w)`` float32 pasted-foreground mask at preview size.
+        texture: ``(dh, dw, 3)`` uint8, the layer's display pixels with the harmonizer's colours.
+        seconds: time the harmonizer took, composing included.
+    """
+
+    request_id: int
+    composite: np.ndarray
+    harmonized: np.ndarray
+    mask: np.ndarray
+    texture: np.ndarray
+    seconds: float
+
+
+def to_display8(rgb: np.ndarray, max_side: int = DISPLAY_MAX_SIDE) -> np.ndarray:
+    """An 8-bit copy at most ``max_side`` pixels on its longer side, for painting."""
+    height, width = rgb.shape[:2]
+    factor = min(1.0, max_side / max(width, height))
+    size = (max(1, round(width * factor)), max(1, round(height * factor)))
+    return np.ascontiguousarray(resize_to(convert_depth(rgb, np.uint8), size))
+
+
+@dataclass(frozen=True, eq=False)
+class _Prepared:
+    """A scene composed at preview size and the harmonizer's answer for it."""
+
+    harmonizer: Harmonizer
+    scene: Scene
+    composite: np.ndarray
+    mask: np.ndarray
+    prediction: Prediction | None
+
+    def serves(self, harmonizer: Harmonizer, scene: Scene) -> bool:
+        """Whether ``scene`` differs from this one at most in strength (so its answer holds)."""
+        old = self.scene
+        return (
+            self.harmonizer is harmonizer
+            and old.background is scene.background
+            and old.layer_rgb is scene.layer_rgb
+            and old.layer_mask is scene.layer_mask
+            and old.transform == scene.transform
+        )
+
+
+class PreviewRenderer:
+    """Renders previews, keeping the shrunk background between requests, and the last composite
+    and prediction, so that a strength change costs no composing and no network."""
+
+    def __init__(self, max_pixels: int = PREVIEW_MAX_PIXELS) -> None:
+        self.max_pixels = max_pixels
+        self._cached_source: np.ndarray | None = None
+        self._cached_small: np.ndarray | None = None
+        self._prepared: _Prepared | None = None
+
+    def small_background(self, background: np.ndarray) -> np.ndarray:
+        if self._cached_source is not background:
+            size = fitted_size(background.shape[1], background.shape[0], self.max_pixels)
+            self._cached_small = resize_to(background, size)
+            self._cached_source = background
+        assert self._cached_small is not None
+        return self._cached_small
+
+    def _prepare(self, harmonizer: Harmonizer, scene: Scene) -> _Prepared:
+        if self._prepared is None or not self._prepared.serves(harmonizer, scene):
+            small = self.small_background(scene.background)
+            composite, mask = compose(small, scene.layer_rgb, scene.layer_mask, scene.transform, scene.full_size)
+            self._prepared = _Prepared(harmonizer, scene, composite, mask, predict(harmonizer, composite, mask))
+        return self._prepared
+
+    def render(self, harmonizer: Harmonizer, scene: Scene) -> PreviewResult:
+        start = time.perf_counter()
+        prepared = self._prepare(harmonizer, scene)
+        composite, mask = prepared.composite, prepared.mask
+        harmonized = apply_prediction(prepared.prediction, composite, mask, harmonizer.device, scene.strength)
+        texture = layer_texture(scene, composite, harmonized, mask)
+        return PreviewResult(scene.request_id, composite, harmonized, mask, texture, time.perf_counter() - start)
+
+
+def layer_texture(scene: Scene, composite: np.ndarray, harmonized: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The layer's display pixels recoloured as the harmonizer recoloured them in the preview.
+
+    The per-pixel change ``(harmonized - composite) / mask`` is extrapolated a little beyond the
+    mask (so freshly painted areas look right before the next preview) and warped back into the
+    layer's display grid. Only the part of the preview that the layer covers is processed.
+    """
+    display = scene.layer_display
+    d_h, d_w = display.shape[:2]
+    prev_h, prev_w = mask.shape
+    full_w, full_h = scene.full_size
+    layer_w, layer_h = scene.layer_size
+    matrix = layer_matrix(scene.transform, scene.layer_size, (prev_w / full_w, prev_h / full_h))
+    matrix = np.hstack([matrix[:, :2] @ np.diag([layer_w / d_w, layer_h / d_h]), matrix[:, 2:]])
+    box = covered_box(matrix, (d_w, d_h), (prev_w, prev_h))
+    if box is None:
+        return display.copy()
+    pad = int(3 * _SPREAD_SIGMA) + 2
+    box = Box(max(box.top - pad, 0), max(box.left - pad, 0), min(box.bottom + pad, prev_h), min(box.right + pad, prev_w))
+    region = (slice(box.top, box.bottom), slice(box.left, box.right))
+    top = float(np.iinfo(composite.dtype).max)
+    alpha = mask[region]
+    inside = (alpha >= _MIN_ALPHA).astype(np.float32)
+    change = (harmonized[region].astype(np.float32) - composite[region].astype(np.float32)) / top
+    change /= np.maximum(alpha, _MIN_ALPHA)[..., None]
+    change *= inside[..., None]
+    spread = cv2.GaussianBlur(change, (0, 0), _SPREAD_SIGMA)
+    weight = cv2.GaussianBlur(inside, (0, 0), _SPREAD_SIGMA)[..., None]
+    change = np.where(inside[..., None] > 0, change, spread / np.maximum(weight, 1e-4))
+    # Display-pixel centres -> preview-pixel centres inside the box, for WARP_INVERSE_MAP.
+    offset = matrix[:, 2] + matrix[:, :2] @ np.array([0.5, 0.5]) - 0.5 - np.array([box.left, box.top])
+    cv_matrix = np.hstack([matrix[:, :2], offset[:, None]])
+    back = cv2.warpAffine(
+        change, cv_matrix, (d_w, d_h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
+    )
+    texture = display.astype(np.float32) + back * 255.0
+    return np.clip(np.rint(texture), 0, 255).astype(np.uint8)
+
+
+EXPORT_KINDS = ("harmonized", "composite", "mask")
+
+
+def render_full(harmonizer: Harmonizer | None, scene: Scene, kind: str) -> np.ndarray:
+    """The full-resolution picture to export: ``harmonized``, ``composite`` (both ``(H, W, 3)``) or
+    ``mask`` (``(H, W)``), in the background's bit depth."""
+    if kind not in EXPORT_KINDS:
+        raise ValueError(f"unknown export kind {kind!r}; choose one of {', '.join(EXPORT_KINDS)}")
+    composite, mask = compose(scene.background, scene.layer_rgb, scene.layer_mask, scene.transform)
+    if kind == "composite":
+        return composite
+    if kind == "mask":
+        top = np.iinfo(scene.background.dtype).max
+        return np.rint(mask * top).astype(scene.background.dtype)
+    if harmonizer is None:
+        raise RuntimeError("no harmonization model is loaded yet")
+    return harmonize_array(harmonizer, composite, mask, strength=scene.strength)

@@ -1,0 +1,1 @@
+"""Images in and out: files, drops, the clipboard, recent files, and the export flow."""

@@ -1,0 +1,1 @@
+"""Masks: whole-mask edits and GrabCut as undoable commands; ``tools`` works on arrays (no Qt)."""

@@ -1,0 +1,1 @@
+"""App-wide services every concern uses: remembered settings (QSettings) and the status bar's fields."""

@@ -1,0 +1,1 @@
+"""The application and its main window: actions and menus, toolbars, the model menu, icons."""

@@ -1,0 +1,121 @@
+"""Toolbars: tools, brush size and hardness, feather radius, strength, compare.
+
+The controls observe the editor state and the document and write back through them, blocking
+their own signals while they follow a change made elsewhere (menu, keyboard, settings).
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtWidgets import QLabel, QMainWindow, QSlider, QSpinBox, QToolBar
+
+from harmonizer_gui.window.actions import Actions
+from harmonizer_gui.document.document import Document
+from harmonizer_gui.canvas.editor_state import MAX_BRUSH, MIN_BRUSH, EditorState
+
+
+def _label(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setContentsMargins(10, 0, 4, 0)
+    return label
+
+
+def _slider(maximum: int, width: int, tip: str) -> QSlider:
+    slider = QSlider(Qt.Orientation.Horizontal)
+    slider.setRange(0, maximum)
+    slider.setFixedWidth(width)
+    slider.setToolTip(tip)
+    slider.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # keys stay with the canvas: arrows move the layer
+    return slider
+
+
+class ToolControls:
+    """Brush size, hardness and feather radius, following the editor state."""
+
+    def __init__(self, state: EditorState) -> None:
+        self._state = state
+        self.size = QSpinBox()
+        self.size.setRange(MIN_BRUSH, MAX_BRUSH)
+        self.size.setSuffix(" px")
+        self.size.setToolTip("Brush diameter in background pixels ([ and ])")
+        self.size.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.hardness = _slider(100, 90, "Brush hardness: soft edge (left) to hard edge (right)")
+        self.feather = QSpinBox()
+        self.feather.setRange(0, 500)
+        self.feather.setSuffix(" px")
+        self.feather.setToolTip("Feather radius used by Mask > Feather Edges")
+        self.feather.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.size.valueChanged.connect(state.set_brush_size)
+        self.hardness.valueChanged.connect(lambda value: state.set_hardness(value / 100.0))
+        self.feather.valueChanged.connect(state.set_feather_radius)
+        state.brushSizeChanged.connect(self._sync)
+        state.hardnessChanged.connect(self._sync)
+        state.featherChanged.connect(self._sync)
+        self._sync()
+
+    def _sync(self, *_args: object) -> None:
+        for widget, value in (
+            (self.size, self._state.brush_size),
+            (self.hardness, round(self._state.hardness * 100)),
+            (self.feather, self._state.feather_radius),
+        ):
+            widget.blockSignals(True)
+            widget.setValue(value)
+            widget.blockSignals(False)
+
+
+class StrengthControl:
+    """The strength slider (0-100 %) and its value, following the document."""
+
+    def __init__(self, document: Document) -> None:
+        self._document = document
+        self.slider = _slider(100, 140, "Strength: blend between the composite (0 %) and the harmonized foreground (100 %)")
+        self.value = QLabel()
+        self.value.setMinimumWidth(44)
+        self.slider.valueChanged.connect(lambda value: document.set_strength(value / 100.0))
+        document.strengthChanged.connect(self._sync)
+        self._sync()
+
+    def _sync(self, *_args: object) -> None:
+        percent = round(self._document.strength * 100)
+        self.slider.blockSignals(True)
+        self.slider.setValue(percent)
+        self.slider.blockSignals(False)
+        self.value.setText(f"{percent} %")
+
+
+def build_toolbars(
+    window: QMainWindow, actions: Actions, state: EditorState, document: Document
+) -> tuple[ToolControls, StrengthControl]:
+    tools = QToolBar("Tools", window)
+    tools.setObjectName("tools")
+    tools.setIconSize(QSize(20, 20))
+    tools.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
+    tools.addActions(actions.tools.actions())
+    tools.addSeparator()
+    controls = ToolControls(state)
+    for text, widget in (("Size", controls.size), ("Hardness", controls.hardness)):
+        tools.addWidget(_label(text))
+        tools.addWidget(widget)
+    tools.addSeparator()
+    tools.addAction(actions.overlay)
+    tools.addAction(actions.grabcut)
+    tools.addWidget(_label("Feather"))
+    tools.addWidget(controls.feather)
+    tools.addAction(actions.feather)
+    window.addToolBar(Qt.ToolBarArea.TopToolBarArea, tools)
+
+    view = QToolBar("Harmonize", window)
+    view.setObjectName("harmonize")
+    view.setIconSize(QSize(20, 20))
+    view.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
+    strength = StrengthControl(document)
+    view.addWidget(_label("Strength"))
+    view.addWidget(strength.slider)
+    view.addWidget(strength.value)
+    view.addSeparator()
+    view.addActions([actions.compare, actions.split, actions.fit])
+    view.addSeparator()
+    view.addAction(actions.export_harmonized)
+    window.addToolBar(Qt.ToolBarArea.TopToolBarArea, view)
+    return controls, strength
