@@ -47,10 +47,8 @@ _STATS_FEATURES = 18
 
 @dataclass(frozen=True)
 class GeneratorConfig:
-    """Architecture of the generator; stored in every checkpoint.
-
-    The default (about 1 M parameters) runs a 256x256 forward in well under 50 ms on a laptop CPU.
-    """
+    """Architecture of the generator; stored in every checkpoint. Sizes and speeds of the shipped
+    model are in its model card and in ``benchmarks/``."""
 
     head: str = "mapping"
     base: str = "adaptive"
