@@ -5,6 +5,9 @@
     python main.py evaluate ROOT [--list FILE] [--json OUT]
     python main.py train --data FOLDER --out RUN [--steps N | --epochs N]
     python main.py prepare FOLDER [FOLDER ...] --out CACHE --size 128
+
+Every command ends through ``run_command``: its ``run`` returns the exit code, and the errors it
+declares (``failures``, :mod:`engine.exit_codes`) become a message on standard error and their code.
 """
 from __future__ import annotations
 
@@ -12,18 +15,28 @@ import argparse
 import logging
 import sys
 
-# Only what a command needs is imported: ``harmonize`` and ``evaluate`` never load the trainer
-# (nor Qt, which only the app needs); see ``_requested_command``.
-ENGINE_COMMANDS = ("harmonize", "evaluate")
+# Only what a command needs is imported: the app, ``harmonize`` and ``evaluate`` never load the
+# trainer (nor do the commands load Qt, which only the app needs); see ``_requested_command``.
+WITHOUT_TRAINER = ("gui", "harmonize", "evaluate")
 
 
 def _requested_command(argv: list[str]) -> str | None:
-    """The sub-command named on the command line (the first argument that is not an option)."""
-    return next((arg for arg in argv if not arg.startswith("-")), None)
+    """The sub-command named on the command line (the first argument that is not an option);
+    ``gui`` when there is none, None when help is asked for (it lists every command)."""
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    if command is None and not {"-h", "--help"} & set(argv):
+        return "gui"
+    return command
+
+
+def _open_app(args: argparse.Namespace) -> int:
+    from harmonizer_gui.window.app import run_app
+
+    return run_app()
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The program's parser; for an engine ``command``, without the trainer's commands."""
+    """The program's parser; for a ``command`` in ``WITHOUT_TRAINER``, without the trainer's commands."""
     from engine import cli as engine_cli
 
     parser = argparse.ArgumentParser(
@@ -31,10 +44,11 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         description="Harmonize composites with SCS-Co. Without a command, opens the desktop app.",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="print only warnings and errors")
+    parser.set_defaults(run=_open_app, failures=())
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("gui", help="open the desktop app (the default)")
     engine_cli.add_commands(commands)
-    if command not in ENGINE_COMMANDS:
+    if command not in WITHOUT_TRAINER:
         from trainer import cli as trainer_cli
         from trainer import devset, prepare
 
@@ -44,19 +58,32 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def run_command(args: argparse.Namespace) -> int:
+    """Run a parsed command: the exit code its ``run`` returns or, for an error it declares, that
+    error's code, its message printed on standard error (and, for a command reporting progress as
+    JSON lines, as an ``error`` event on standard output)."""
+    from engine.exit_codes import find_failure
+
+    try:
+        return args.run(args)
+    except Exception as error:
+        failure = find_failure(error, args.failures)
+        if failure is None:
+            raise
+        message = failure.message(error, args)
+        if getattr(args, "progress", None) == "json":
+            from engine.training_protocol import ErrorEvent, event_line
+
+            print(event_line(ErrorEvent(message)), flush=True)
+        print(f"error: {message}", file=sys.stderr)
+        return failure.code
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser(_requested_command(argv)).parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
-    if args.command in (None, "gui"):
-        from harmonizer_gui.window.app import run_app
-
-        return run_app()
-    if args.command in ENGINE_COMMANDS:
-        from engine import cli as engine_cli
-
-        return engine_cli.run_command(args)
-    return args.run(args)
+    return run_command(args)
 
 
 if __name__ == "__main__":

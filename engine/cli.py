@@ -1,8 +1,8 @@
 """The engine's command line: ``harmonize`` (one file or a folder) and ``evaluate``.
 
-Exit codes a script can rely on (``EXIT_*``): 0 success; 1 some items of a batch failed;
-2 bad usage or unusable input (unreadable image, wrong mask size, refused overwrite);
-3 the model or the device cannot be used.
+Exit codes (:mod:`engine.exit_codes`): 0 success; 1 some items of a batch failed; 2 bad usage or
+unusable input (unreadable image, wrong mask size, refused overwrite); 3 the model or the device
+cannot be used.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import numpy as np
 from engine.atomic import write_bytes_atomic
 from engine.checkpoint import CheckpointError
 from engine.devices import DEVICE_CHOICES, DeviceError
+from engine.exit_codes import EXIT_INPUT, EXIT_MODEL, EXIT_OK, EXIT_PARTIAL, Failure
 from engine.harmonizer import Harmonizer, load_harmonizer
 from engine.iharmony import IMAGE_EXTENSIONS, LayoutError, find_triplets, mask_stem
 from engine.imageio import (
@@ -30,12 +31,24 @@ from engine.imageio import (
 )
 from engine.pipeline import harmonize_array
 
-EXIT_OK, EXIT_PARTIAL, EXIT_INPUT, EXIT_MODEL = 0, 1, 2, 3
 log = logging.getLogger("harmonizer")
 
 
 class InputError(ValueError):
     """Unusable input given on the command line."""
+
+
+def _overwrite_hint(error: BaseException, args: argparse.Namespace | None = None) -> str:
+    """A refused overwrite's message: the error's own words, and how to allow it."""
+    return f"{getattr(error, 'strerror', None) or error} (pass --overwrite to replace it)"
+
+
+MODEL_FAILURE = Failure((CheckpointError, DeviceError), EXIT_MODEL)
+FAILURES = (
+    MODEL_FAILURE,
+    Failure((FileExistsError,), EXIT_INPUT, _overwrite_hint),
+    Failure((ImageReadError, MaskSizeError, InputError, LayoutError, OSError, ValueError), EXIT_INPUT),
+)
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -59,7 +72,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     harmonize.add_argument("--strength", type=float, default=1.0, help="0 = composite, 1 = fully harmonized")
     harmonize.add_argument("--overwrite", action="store_true", help="replace existing output files")
     _add_model_options(harmonize)
-    harmonize.set_defaults(run=run_harmonize)
+    harmonize.set_defaults(run=run_harmonize, failures=FAILURES)
 
     evaluate = subparsers.add_parser(
         "evaluate",
@@ -71,7 +84,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--list", type=Path, help="file listing the composites to use (e.g. HAdobe5k_test.txt)")
     evaluate.add_argument("--json", type=Path, help="write per-image and mean metrics to this JSON file")
     _add_model_options(evaluate)
-    evaluate.set_defaults(run=run_evaluate)
+    evaluate.set_defaults(run=run_evaluate, failures=FAILURES)
 
 
 def _load_pair(composite_path: Path, mask_path: Path | None, resize_mask: bool) -> tuple[LoadedImage, np.ndarray]:
@@ -139,7 +152,7 @@ def run_harmonize(args: argparse.Namespace) -> int:
             _harmonize_file(harmonizer, source, mask, args.output / f"{source.stem}.png", args)
         except FileExistsError as error:
             failures += 1
-            tqdm.write(f"error: {error.strerror} (pass --overwrite to replace it)", file=sys.stderr)
+            tqdm.write(f"error: {_overwrite_hint(error)}", file=sys.stderr)
         except (ImageReadError, MaskSizeError, InputError, OSError, ValueError) as error:
             failures += 1
             tqdm.write(f"error: {source.name}: {error}", file=sys.stderr)
@@ -178,17 +191,3 @@ def run_evaluate(args: argparse.Namespace) -> int:
         write_bytes_atomic(args.json, json.dumps(report, indent=2).encode("utf-8"))
     return EXIT_OK
 
-
-def run_command(args: argparse.Namespace) -> int:
-    """Run a parsed engine command, turning known failures into a message and an exit code."""
-    try:
-        return args.run(args)
-    except (CheckpointError, DeviceError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_MODEL
-    except FileExistsError as error:
-        print(f"error: {error.strerror} (pass --overwrite to replace it)", file=sys.stderr)
-        return EXIT_INPUT
-    except (ImageReadError, MaskSizeError, InputError, LayoutError, OSError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_INPUT

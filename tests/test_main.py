@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -38,3 +39,35 @@ def test_the_full_parser_still_lists_every_command() -> None:
     for command in ("gui", "harmonize", "evaluate", "train", "devset"):
         assert command in help_text
     assert "train" not in main.build_parser("harmonize").format_help()
+
+
+def test_the_window_opens_without_loading_the_trainer(tmp_path: Path) -> None:
+    script = (
+        "import json, sys\n"
+        "from PySide6.QtCore import QTimer\n"
+        "from PySide6.QtWidgets import QApplication\n"
+        "import main\n"
+        "app = QApplication(sys.argv[:1])\n"
+        "def report():\n"
+        "    windows = [w.__class__.__name__ for w in app.topLevelWidgets() if w.isVisible()]\n"
+        "    print(json.dumps([windows, sorted(m for m in sys.modules if m.split('.')[0] == 'trainer')]), flush=True)\n"
+        "    for window in app.topLevelWidgets():\n"
+        "        window.close()\n"
+        "    app.quit()\n"
+        "QTimer.singleShot(0, report)\n"
+        "sys.exit(main.main([]))\n"
+    )
+    home = {key: str(tmp_path / key) for key in ("HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME")}
+    env = {**os.environ, **home, "QT_QPA_PLATFORM": "offscreen"}
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    windows, trainer_modules = json.loads(result.stdout.strip().splitlines()[-1])
+    assert "MainWindow" in windows
+    assert trainer_modules == []
+
+
+def test_a_known_error_ends_a_command_with_its_code_and_message(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    assert main.main(["harmonize", str(tmp_path / "missing.png"), "-o", str(tmp_path / "out.png")]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'missing.png'} does not exist"
+    assert main.main(["devset", str(tmp_path / "devset"), "--data", str(tmp_path / "no-data"), "--part", "labelme"]) == 2
+    assert capsys.readouterr().err.startswith("error: ")

@@ -1,22 +1,31 @@
 """``python main.py train``: the trainer's command line (the GUI starts training through it too).
 
-Exit codes: 0 finished; 130 stopped early by SIGINT/SIGTERM (the last checkpoint is kept);
-2 unusable data or settings; 3 unusable checkpoint or device; 1 the run failed while training
-(e.g. a full disk; the message says which checkpoint survives).
+Exit codes (:mod:`engine.exit_codes`): 0 finished; 130 stopped early by SIGINT/SIGTERM (the last
+checkpoint is kept); 2 unusable data or settings; 3 unusable checkpoint or device; 1 the run
+failed while training (e.g. a full disk; the message says which checkpoint survives).
+
+Every option but ``--data``, ``--out``, ``--resume`` and ``--progress`` sets one field of a
+configuration dataclass (a row of ``LENGTH`` or ``SETTINGS``): its type and default come from
+that field, so a new setting is a field and a row with its help.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import signal
 import sys
+from collections.abc import Callable
+from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
+from typing import Any, get_args, get_type_hints
 
 from engine.atomic import AtomicWriteError
-from engine.checkpoint import CheckpointError
-from engine.devices import DEVICE_CHOICES, DeviceError
+from engine.cli import MODEL_FAILURE
+from engine.devices import DEVICE_CHOICES
+from engine.dict_config import DictConfig
+from engine.exit_codes import EXIT_FAILED, EXIT_INPUT, EXIT_OK, EXIT_STOPPED, Failure
 from engine.model.generator import BASES, HEADS, GeneratorConfig
+from engine.training_protocol import LAST_CHECKPOINT, DoneEvent, event_line
 from trainer.config import TrainConfig
 from trainer.dataset import DataConfig
 from trainer.loop import RunError, train
@@ -26,9 +35,86 @@ from trainer.prepared import expand_data
 from trainer.progress import PROGRESS_MODES
 from trainer.sources import DataError
 from trainer.synthesis import SynthesisConfig
-from trainer.state import LAST
 
-EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_MODEL, EXIT_STOPPED = 0, 1, 2, 3, 130
+
+def _absolute(path: str) -> str:
+    """A path as the configuration keeps it: absolute, so a run resumes the same from anywhere."""
+    return str(Path(path).resolve())
+
+
+@dataclass(frozen=True)
+class Setting:
+    """An option that sets the field ``name`` of ``config``; the field gives its type and default.
+
+    ``parse`` replaces the field's type for reading the option (e.g. paths made absolute).
+    """
+
+    flag: str
+    config: type[DictConfig]
+    name: str
+    help: str
+    choices: tuple[str, ...] | None = None
+    parse: Callable[[str], Any] | None = None
+
+    @property
+    def dest(self) -> str:
+        return self.flag.removeprefix("--").replace("-", "_")
+
+    def add_to(self, parser: argparse.ArgumentParser | argparse._MutuallyExclusiveGroup) -> None:
+        field = next(f for f in fields(self.config) if f.name == self.name)
+        default = None if field.default is MISSING else field.default
+        hint = get_type_hints(self.config)[self.name]
+        value_type = next((t for t in get_args(hint) if t is not type(None)), hint)  # int | None -> int
+        parser.add_argument(self.flag, type=self.parse or value_type, default=default, choices=self.choices,
+                            help=self.help if default is None else f"{self.help} (default: {default})")
+
+
+LENGTH = (  # mutually exclusive
+    Setting("--steps", TrainConfig, "steps", "optimisation steps"),
+    Setting("--epochs", TrainConfig, "epochs",
+            f"passes over the training images (default: {TrainConfig.DEFAULT_EPOCHS} without --steps)"),
+)
+SETTINGS = (
+    Setting("--batch-size", TrainConfig, "batch_size", "images per step and process"),
+    Setting("--size", DataConfig, "size", "working size: the side of the training images and the model's input"),
+    Setting("--device", TrainConfig, "device", "where to compute", choices=DEVICE_CHOICES),
+    Setting("--init", TrainConfig, "init", "start from this checkpoint (fine-tuning, a personal model)", parse=_absolute),
+    Setting("--lr", TrainConfig, "lr", "learning rate"),
+    Setting("--seed", DataConfig, "seed", "seed of the split, the data order, the initialisation and every random choice"),
+    Setting("--workers", TrainConfig, "workers", "data-loading worker processes"),
+    Setting("--val-every", TrainConfig, "val_every", "steps between validations (default: each epoch)"),
+    Setting("--val-limit", TrainConfig, "val_limit", "validation images used at most"),
+    Setting("--checkpoint-every", TrainConfig, "checkpoint_every", "steps between checkpoints"),
+    Setting("--log-every", TrainConfig, "log_every", "steps between progress reports"),
+    Setting("--mask-shapes", DataConfig, "shapes", "folder of RGBA cut-outs whose alphas serve as extra masks",
+            parse=_absolute),
+    Setting("--shape-probability", DataConfig, "shape_probability",
+            "with --mask-shapes: chance that a photo uses a silhouette instead of its own mask"),
+    Setting("--identity-fraction", SynthesisConfig, "identity_fraction",
+            "share of training inputs left unedited, to teach the model to leave a fitting foreground alone"),
+    Setting("--negatives", NegativeConfig, "count", "K dynamic negatives per sample"),
+    Setting("--style-weight", LossConfig, "style_weight", "lambda of the style terms"),
+    Setting("--vgg-weights", TrainConfig, "vgg_weights",
+            "auto (cached ImageNet weights, else a fixed random VGG), imagenet (may download), random, or a file"),
+    Setting("--style-size", LossConfig, "style_size",
+            "shorter side of the images the style network sees (smaller is faster)"),
+    Setting("--head", GeneratorConfig, "head", "generator output head", choices=HEADS),
+    Setting("--base", GeneratorConfig, "base",
+            "what the mapping starts from: a learned Lab transfer (adaptive), classical, or the composite", choices=BASES),
+    Setting("--width", GeneratorConfig, "width", "generator base width"),
+)
+
+
+def _survivor(error: BaseException, args: argparse.Namespace) -> str:
+    last = args.out / LAST_CHECKPOINT
+    return f"{error}; " + (f"the last good checkpoint {last} is intact" if last.exists() else "no checkpoint was written")
+
+
+FAILURES = (
+    Failure((DataError, RunError), EXIT_INPUT),
+    MODEL_FAILURE,
+    Failure((AtomicWriteError,), EXIT_FAILED, _survivor),
+)
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -44,85 +130,53 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--data", action="append", required=True, type=Path, help="training data folder (repeatable)")
     parser.add_argument("--out", required=True, type=Path, help="run folder: checkpoints, progress.jsonl, previews")
     length = parser.add_mutually_exclusive_group()
-    length.add_argument("--steps", type=int, help="optimisation steps")
-    length.add_argument("--epochs", type=int, help="passes over the training images (default 10)")
-    parser.add_argument("--batch-size", type=int, default=16, help="images per step and process")
-    parser.add_argument("--size", type=int, default=256, help="working size (default 256)")
-    parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
-    parser.add_argument("--init", type=Path, help="start from this checkpoint (fine-tuning, a personal model)")
+    for setting in LENGTH:
+        setting.add_to(length)
+    for setting in SETTINGS:
+        setting.add_to(parser)
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workers", type=int, default=2, help="data-loading worker processes")
-    parser.add_argument("--val-every", type=int, help="steps between validations (default: each epoch)")
-    parser.add_argument("--val-limit", type=int, default=200, help="validation images used at most")
-    parser.add_argument("--checkpoint-every", type=int, default=100, help="steps between checkpoints")
-    parser.add_argument("--log-every", type=int, default=10, help="steps between progress reports")
-    parser.add_argument("--mask-shapes", type=Path, help="folder of RGBA cut-outs whose alphas serve as extra masks")
-    parser.add_argument("--shape-probability", type=float, default=DataConfig().shape_probability,
-                        help="with --mask-shapes: chance that a photo uses a silhouette instead of its own mask")
-    parser.add_argument("--identity-fraction", type=float, default=SynthesisConfig().identity_fraction,
-                        help="share of training inputs left unedited, to teach the model to leave a fitting foreground alone")
-    parser.add_argument("--negatives", type=int, default=NegativeConfig().count, help="K dynamic negatives per sample")
-    parser.add_argument("--style-weight", type=float, default=LossConfig().style_weight, help="lambda of the style terms")
-    parser.add_argument("--vgg-weights", default="auto",
-                        help="auto (cached ImageNet weights, else a fixed random VGG), imagenet (may download), random, or a file")
-    parser.add_argument("--style-size", type=int, default=LossConfig().style_size,
-                        help="shorter side of the images the style network sees (smaller is faster)")
-    parser.add_argument("--head", choices=HEADS, default=GeneratorConfig().head, help="generator output head")
-    parser.add_argument("--base", choices=BASES, default=GeneratorConfig().base,
-                        help="what the mapping starts from: a learned Lab transfer (adaptive), classical, or the composite")
-    parser.add_argument("--width", type=int, default=GeneratorConfig().width, help="generator base width")
     parser.add_argument("--progress", choices=PROGRESS_MODES, default="auto",
                         help="bar (terminal), json (JSON lines on stdout), none; auto: bar on a terminal")
-    parser.set_defaults(run=run_train)
+    parser.set_defaults(run=run_train, failures=FAILURES)
 
 
-def _generator_config(args: argparse.Namespace) -> GeneratorConfig:
-    """The default architecture, scaled so its bottleneck and grid suit the working size."""
+def _settings(args: argparse.Namespace, config: type[DictConfig]) -> dict[str, Any]:
+    """The values the command line gives the fields of ``config``."""
+    return {s.name: getattr(args, s.dest) for s in (*LENGTH, *SETTINGS) if s.config is config}
+
+
+def _generator_config(size: int, **settings: Any) -> GeneratorConfig:
+    """The default architecture with ``settings``, scaled so its bottleneck and grid suit the working ``size``."""
     default = GeneratorConfig()
     bottleneck = default.working_size // 2**default.depth
-    depth = max(1, round(math.log2(max(args.size // bottleneck, 2))))
-    grid = min(default.grid, args.size // 2)
-    return GeneratorConfig(head=args.head, base=args.base, width=args.width, working_size=args.size, depth=depth, grid=grid)
+    depth = max(1, round(math.log2(max(size // bottleneck, 2))))
+    grid = min(default.grid, size // 2)
+    return GeneratorConfig(**settings, working_size=size, depth=depth, grid=grid)
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    generator = _generator_config(args)
-    return TrainConfig(
-        # Absolute paths, so a run resumes the same from any working directory; a prepared cache
-        # stands for its sub-folders.
-        data=tuple(str(p.resolve()) for p in expand_data(args.data, args.size)),
-        out=str(args.out),
-        steps=args.steps,
-        epochs=args.epochs if args.epochs is not None or args.steps is not None else 10,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        seed=args.seed,
-        workers=args.workers,
-        device=args.device,
-        init=str(args.init.resolve()) if args.init else None,
-        vgg_weights=args.vgg_weights,
-        val_every=args.val_every,
-        val_limit=args.val_limit,
-        checkpoint_every=args.checkpoint_every,
-        log_every=args.log_every,
-        generator=generator,
-        loss=LossConfig(style_weight=args.style_weight, style_size=args.style_size),
-        negatives=NegativeConfig(count=args.negatives),
-        data_config=DataConfig(
-            size=args.size, seed=args.seed, shapes=str(args.mask_shapes.resolve()) if args.mask_shapes else None,
-            shape_probability=args.shape_probability,
-            synthesis=SynthesisConfig(identity_fraction=args.identity_fraction),
-        ),
-    )
+    """The run the command line describes.
 
-
-def _fail(args: argparse.Namespace, message: str, code: int) -> int:
-    if getattr(args, "progress", None) == "json":
-        print(json.dumps({"event": "error", "message": message}), flush=True)
-    print(f"error: {message}", file=sys.stderr)
-    return code
+    Raises:
+        DataError: a prepared cache among the ``--data`` folders is unusable.
+        RunError: the settings cannot make a run; the message says which.
+    """
+    # Absolute paths, so a run resumes the same from any working directory; a prepared cache
+    # stands for its sub-folders.
+    data = tuple(str(p.resolve()) for p in expand_data(args.data, args.size))
+    try:
+        data_config = DataConfig(**_settings(args, DataConfig), synthesis=SynthesisConfig(**_settings(args, SynthesisConfig)))
+        return TrainConfig(
+            data=data,
+            out=str(args.out),
+            **_settings(args, TrainConfig),
+            generator=_generator_config(data_config.size, **_settings(args, GeneratorConfig)),
+            loss=LossConfig(**_settings(args, LossConfig)),
+            negatives=NegativeConfig(**_settings(args, NegativeConfig)),
+            data_config=data_config,
+        )
+    except ValueError as error:
+        raise RunError(str(error)) from error
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -132,23 +186,13 @@ def _interrupt(signum: int, frame: object) -> None:
 def run_train(args: argparse.Namespace) -> int:
     # Until the loop installs its own handler (which stops between steps), SIGTERM acts like Ctrl+C.
     signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        config = config_from_args(args)
-    except ValueError as error:
-        return _fail(args, str(error), EXIT_INPUT)
+    config = config_from_args(args)
     try:
         result = train(config, resume=args.resume, progress=args.progress)
     except KeyboardInterrupt:
         if args.progress == "json":
-            print(json.dumps({"event": "done", "step": 0, "stopped": True, "best": None, "last": None}), flush=True)
+            stopped = DoneEvent(step=0, stopped=True, best=None, last=None, metrics={}, replicas_identical=True)
+            print(event_line(stopped), flush=True)
         print("stopped before training began; nothing was written", file=sys.stderr)
         return EXIT_STOPPED
-    except (DataError, RunError) as error:
-        return _fail(args, str(error), EXIT_INPUT)
-    except (CheckpointError, DeviceError) as error:
-        return _fail(args, str(error), EXIT_MODEL)
-    except AtomicWriteError as error:
-        last = args.out / LAST
-        survivor = f"the last good checkpoint {last} is intact" if last.exists() else "no checkpoint was written"
-        return _fail(args, f"{error}; {survivor}", EXIT_FAILED)
     return EXIT_STOPPED if result.stopped else EXIT_OK

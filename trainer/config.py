@@ -2,24 +2,29 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar
 
+from engine.dict_config import DictConfig
 from engine.model.generator import GeneratorConfig
+from engine.training_protocol import DEFAULT_VAL_LIMIT, DEFAULT_WORKERS
 from trainer.dataset import DataConfig
 from trainer.losses import LossConfig
 from trainer.negatives import NegativeConfig
-from trainer.synthesis import SynthesisConfig
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(DictConfig):
     """A training run.
 
-    Exactly one of ``steps`` and ``epochs`` decides the run's length. Fields that change the
-    result (data, seed, batch size, architecture, losses) must stay the same when a run resumes;
-    ``steps``/``epochs`` may grow to train longer.
+    ``steps`` or ``epochs`` decides the run's length, never both; without either it lasts
+    ``DEFAULT_EPOCHS`` epochs. Fields that change the result (data, seed, batch size,
+    architecture, losses) must stay the same when a run resumes; ``steps``/``epochs`` may grow to
+    train longer. The seed lives in ``data_config``; ``seed`` reads it.
     """
+
+    DEFAULT_EPOCHS: ClassVar[int] = 10
 
     data: tuple[str, ...]
     out: str
@@ -30,13 +35,12 @@ class TrainConfig:
     weight_decay: float = 1e-4
     warmup_steps: int = 50
     grad_clip: float = 1.0
-    seed: int = 0
-    workers: int = 2
+    workers: int = DEFAULT_WORKERS
     device: str = "auto"
     init: str | None = None
     vgg_weights: str = "auto"
     val_every: int | None = None  # steps between validations; None: once per epoch (and at the end)
-    val_limit: int = 200  # validation images used at most
+    val_limit: int = DEFAULT_VAL_LIMIT  # validation images used at most
     checkpoint_every: int = 100
     log_every: int = 10
     amp: bool = True  # mixed precision on CUDA
@@ -46,10 +50,13 @@ class TrainConfig:
     data_config: DataConfig = field(default_factory=DataConfig)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "data", tuple(self.data))  # a JSON list, from a checkpoint
         if not self.data:
             raise ValueError("at least one --data folder is needed")
-        if (self.steps is None) == (self.epochs is None):
-            raise ValueError("give exactly one of steps and epochs")
+        if self.steps is not None and self.epochs is not None:
+            raise ValueError("give steps or epochs, not both")
+        if self.steps is None and self.epochs is None:
+            object.__setattr__(self, "epochs", self.DEFAULT_EPOCHS)
         positive = {"steps": self.steps, "epochs": self.epochs, "batch_size": self.batch_size,
                     "checkpoint_every": self.checkpoint_every, "log_every": self.log_every, "val_every": self.val_every}
         bad = [f"{k}={v}" for k, v in positive.items() if v is not None and v < 1]
@@ -60,27 +67,19 @@ class TrainConfig:
                 f"training size {self.data_config.size} differs from the model's working size {self.generator.working_size}"
             )
 
+    @property
+    def seed(self) -> int:
+        """The run's seed: of the model's initialisation, the data order, the negatives, the split."""
+        return self.data_config.seed
+
     # Settings that shape the trained weights; a resumed run must agree on all of them.
-    RESULT_FIELDS = ("data", "batch_size", "lr", "weight_decay", "warmup_steps", "grad_clip", "seed",
+    RESULT_FIELDS = ("data", "batch_size", "lr", "weight_decay", "warmup_steps", "grad_clip",
                      "generator", "loss", "negatives", "data_config")
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        values = dict(values)
-        data_config = dict(values.pop("data_config", {}))
-        data_config["synthesis"] = SynthesisConfig(**data_config.get("synthesis", {}))
-        known = {f.name for f in fields(cls)}
-        return cls(
-            **{k: v for k, v in values.items() if k in known and k not in ("generator", "loss", "negatives", "data")},
-            data=tuple(values["data"]),
-            generator=GeneratorConfig.from_dict(values.get("generator", {})),
-            loss=LossConfig(**values.get("loss", {})),
-            negatives=NegativeConfig(**values.get("negatives", {})),
-            data_config=DataConfig(**data_config),
-        )
+    def from_dict(cls, values: Mapping[str, Any]) -> TrainConfig:
+        # Runs saved before the seed had one home (data_config) kept a copy of it here.
+        return super().from_dict({name: value for name, value in values.items() if name != "seed"})
 
     def differences(self, other: TrainConfig) -> list[str]:
         """Result-shaping settings in which ``other`` differs from this configuration."""

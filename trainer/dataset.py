@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, get_worker_info
 
+from engine.dict_config import DictConfig
 from engine.imageio import (
     ImageReadError,
     LoadedImage,
@@ -29,6 +30,7 @@ from engine.imageio import (
     read_mask,
     to_float,
 )
+from engine.training_protocol import VALIDATION_SHARE
 from trainer.masks import ShapeBank, random_blob_mask
 from trainer.photo_cache import PhotoCache
 from trainer.sources import DataError, DataSource, Sample
@@ -47,13 +49,14 @@ _MASK_AREA = (0.002, 0.98)  # mean mask outside this range: replaced by a genera
 
 
 @dataclass(frozen=True)
-class DataConfig:
+class DataConfig(DictConfig):
     """What the dataset produces.
 
     Attributes:
         size: Side of the square training images.
         val_fraction: Validation share for sources without their own split.
-        seed: Seed of the split and of every random choice.
+        seed: The run's seed (``TrainConfig.seed`` reads it here): of the split, the data order,
+            the model's initialisation and every random choice.
         synthesis: How composites are made from real photos.
         shapes: Folder of RGBA cut-outs whose alphas serve as extra object-shaped masks.
         shape_probability: With ``shapes``: chance that a photo uses a silhouette instead of its
@@ -61,7 +64,7 @@ class DataConfig:
     """
 
     size: int = 256
-    val_fraction: float = 0.05
+    val_fraction: float = VALIDATION_SHARE
     seed: int = 0
     synthesis: SynthesisConfig = field(default_factory=SynthesisConfig)
     shapes: str | None = None

@@ -19,7 +19,6 @@ data folder (:mod:`engine.data_location`):
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,8 +26,8 @@ import cv2
 import numpy as np
 import torch
 
-from engine.cli import EXIT_INPUT, EXIT_OK
 from engine.data_location import MissingDataError, data_root, require
+from engine.exit_codes import EXIT_INPUT, EXIT_OK, Failure
 from engine.imageio import from_float, read_image, read_mask, to_float, write_png
 from trainer.dataset import DataConfig, HarmonizationDataset
 from trainer.masks import ShapeBank
@@ -164,18 +163,15 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--data", type=Path, default=None,
                         help="data folder (default: $HARMONIZER_DATA, else the repository's data/)")
     parser.add_argument("--part", action="append", choices=PARTS, help="only this part (repeatable; default: all)")
-    parser.add_argument("--seed", type=int, default=0, help="the training runs' seed, so the held-out split matches")
+    parser.add_argument("--seed", type=int, default=DataConfig().seed,
+                        help="the training runs' seed, so the held-out split matches")
     parser.add_argument("--long-side", type=int, default=HIGHRES_LONG_SIDE, help="long side of the high-resolution composites")
-    parser.set_defaults(run=run_devset)
+    parser.set_defaults(run=run_devset, failures=(Failure((MissingDataError,), EXIT_INPUT),))
 
 
 def run_devset(args: argparse.Namespace) -> int:
     data = args.data or data_root()
     for part in args.part or PARTS:
-        try:
-            count = make_part(part, data, args.out / part, args.seed, args.long_side)
-        except MissingDataError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return EXIT_INPUT
+        count = make_part(part, data, args.out / part, args.seed, args.long_side)
         print(f"{count} {part} composites in {args.out / part}")
     return EXIT_OK

@@ -13,7 +13,7 @@ import signal
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -24,6 +24,19 @@ from torch.utils.data import DataLoader, Subset
 
 from engine.checkpoint import CheckpointError, load_generator, save_checkpoint
 from engine.model.generator import SCSCoGenerator
+from engine.training_protocol import (
+    BEST_CHECKPOINT,
+    LAST_CHECKPOINT,
+    LOSS_TERMS,
+    PREVIEWS,
+    PROGRESS_LOG,
+    CheckpointEvent,
+    DoneEvent,
+    StartEvent,
+    StepEvent,
+    ValidationEvent,
+    preview_name,
+)
 from trainer import distributed
 from trainer.config import TrainConfig
 from trainer.dataset import HarmonizationDataset
@@ -32,26 +45,15 @@ from trainer.negatives import generate_negatives
 from trainer.progress import Reporter
 from trainer.sampling import epoch_batches, steps_per_epoch
 from trainer.sources import DataSource, discover
-from trainer.state import BEST, LAST, RunState, load_run, save_run
+from trainer.state import RunState, load_run, save_run
 from trainer.style import load_style_features
 from trainer.validation import validate
 
 log = logging.getLogger("trainer")
-LOSS_TERMS = ("total", "reconstruction", "self_style", "consistency")
 
 
 class RunError(RuntimeError):
     """A training run cannot start or go on; the message says why and what survives."""
-
-
-@dataclass(frozen=True)
-class RunResult:
-    step: int
-    stopped: bool
-    best: str | None
-    last: str
-    metrics: dict[str, float]
-    replicas_identical: bool
 
 
 @contextmanager
@@ -126,7 +128,7 @@ class Trainer:
         writer = self.context.is_writer
         if writer:
             self.out.mkdir(parents=True, exist_ok=True)
-        self.reporter = Reporter(self.out / "progress.jsonl", progress, enabled=writer)
+        self.reporter = Reporter(self.out / PROGRESS_LOG, progress, enabled=writer)
         self.model, self.config = _build_model(config, self.context.device)
         self.sources = [discover(path, config.data_config.val_fraction, config.data_config.seed) for path in config.data]
         self.train_set = HarmonizationDataset(self.sources, "train", self.config.data_config)
@@ -157,7 +159,7 @@ class Trainer:
             self.network = DistributedDataParallel(self.model, device_ids=ids)
 
     def _restore_or_start_fresh(self) -> None:
-        last = self.out / LAST
+        last = self.out / LAST_CHECKPOINT
         if not last.exists():
             if self.resume:
                 log.info("nothing to resume in %s; starting a new run", self.out)
@@ -178,24 +180,24 @@ class Trainer:
 
     def _save_last(self) -> None:
         if self.context.is_writer:
-            path = self.out / LAST
+            path = self.out / LAST_CHECKPOINT
             save_run(path, self.model, self.optimizer, self.scheduler, self.scaler, self.run, self._metadata())
-            self.reporter.emit("checkpoint", step=self.run.step, kind="last", path=str(path))
+            self.reporter.emit(CheckpointEvent(step=self.run.step, kind="last", path=str(path)))
 
     def _validate(self, epoch: int) -> None:
         if self.context.is_writer and len(self.val_set):
             loader = DataLoader(self.val_set, batch_size=self.config.batch_size, num_workers=self.config.workers)
-            preview = self.out / "previews" / f"step_{self.run.step:06d}.png"
+            preview = self.out / PREVIEWS / preview_name(self.run.step)
             scores, baseline = validate(self.model, loader, self.context.device, preview)
             best = self.run.best_fmse is None or scores["fmse"] < self.run.best_fmse
             if best:
                 self.run.best_fmse, self.run.best_step = scores["fmse"], self.run.step
                 self.metrics = {"step": self.run.step, "validation": scores, "validation_composite": baseline,
                                 "validation_images": len(self.val_set)}
-                save_checkpoint(self.out / BEST, self.model, self._metadata())
-                self.reporter.emit("checkpoint", step=self.run.step, kind="best", path=str(self.out / BEST))
-            self.reporter.emit("validation", step=self.run.step, epoch=epoch, metrics=scores, composite=baseline,
-                               preview=str(preview), best=best)
+                save_checkpoint(self.out / BEST_CHECKPOINT, self.model, self._metadata())
+                self.reporter.emit(CheckpointEvent(step=self.run.step, kind="best", path=str(self.out / BEST_CHECKPOINT)))
+            self.reporter.emit(ValidationEvent(step=self.run.step, epoch=epoch, metrics=scores, composite=baseline,
+                                               preview=str(preview), best=best))
         distributed.barrier(self.context)
 
     def _train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
@@ -228,12 +230,13 @@ class Trainer:
             return self.run.step % self.config.val_every == 0
         return epoch_end
 
-    def fit(self) -> RunResult:
-        self.reporter.emit(
-            "start", step=self.run.step, total_steps=self.total_steps, out=str(self.out), device=str(self.context.device),
+    def fit(self) -> DoneEvent:
+        """Train to the end or until a stop request; the run's end, as reported."""
+        self.reporter.emit(StartEvent(
+            step=self.run.step, total_steps=self.total_steps, out=str(self.out), device=str(self.context.device),
             world_size=self.context.world_size, train_images=len(self.train_set), val_images=len(self.val_set),
-            data=[s.description for s in self.sources], style_features=self.style.source,
-        )
+            data=tuple(s.description for s in self.sources), style_features=self.style.source,
+        ))
         if not self.style.is_pretrained:
             log.warning("style features: %s", self.style.source)
         stopped = False
@@ -256,11 +259,11 @@ class Trainer:
                     elapsed = time.monotonic() - window_start
                     rate = window_steps * self.config.batch_size * self.context.world_size / max(elapsed, 1e-9)
                     step_time = elapsed / max(window_steps, 1)
-                    self.reporter.emit(
-                        "step", step=self.run.step, total_steps=self.total_steps, epoch=epoch, losses=losses,
+                    self.reporter.emit(StepEvent(
+                        step=self.run.step, total_steps=self.total_steps, epoch=epoch, losses=losses,
                         lr=self.scheduler.get_last_lr()[0], images_per_s=round(rate, 2),
                         eta_s=round(step_time * (self.total_steps - self.run.step), 1),
-                    )
+                    ))
                     window_start, window_steps = time.monotonic(), 0
                 if self._validation_due(epoch_end):
                     self._validate(epoch)
@@ -270,11 +273,12 @@ class Trainer:
                 if stopped:
                     break
         identical = distributed.replicas_identical(self.model, self.context)
-        best = self.out / BEST
-        result = RunResult(self.run.step, stopped, str(best) if best.exists() else None, str(self.out / LAST),
-                           self.metrics.get("validation", {}), identical)
-        self.reporter.emit("done", **asdict(result))
-        return result
+        best = self.out / BEST_CHECKPOINT
+        done = DoneEvent(step=self.run.step, stopped=stopped, best=str(best) if best.exists() else None,
+                         last=str(self.out / LAST_CHECKPOINT), metrics=self.metrics.get("validation", {}),
+                         replicas_identical=identical)
+        self.reporter.emit(done)
+        return done
 
     def _remaining_batches(self) -> list[list[tuple[int, int]]]:
         """This rank's batches of ``(epoch, index)`` from the current step to the run's end."""
@@ -291,8 +295,8 @@ class Trainer:
         distributed.teardown(self.context)
 
 
-def train(config: TrainConfig, resume: bool = False, progress: str = "auto") -> RunResult:
-    """Run (or resume) a training run to its end or until SIGINT/SIGTERM."""
+def train(config: TrainConfig, resume: bool = False, progress: str = "auto") -> DoneEvent:
+    """Run (or resume) a training run to its end or until SIGINT/SIGTERM; its end, as reported."""
     trainer = Trainer(config, resume=resume, progress=progress)
     try:
         return trainer.fit()

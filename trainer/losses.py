@@ -21,13 +21,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from engine.dict_config import DictConfig
 from trainer.style import StyleFeatures
 
 _MIN_REGION = 1e-6  # feature-map positions' worth of weight below which a region's style is zero
 
 
 @dataclass(frozen=True)
-class LossConfig:
+class LossConfig(DictConfig):
     """Weights and settings of :class:`SCSCoLoss`.
 
     Attributes:

@@ -33,6 +33,7 @@ from torch import Tensor
 
 from engine.classical import MAX_SCALE, MIN_SCALE, weighted_stats
 from engine.color import lab_to_rgb, rgb_to_lab
+from engine.dict_config import DictConfig
 
 _MIN_REGION = 1.0  # pixels' worth of mask below which a region counts as empty
 _LUT_SIZE = 256
@@ -43,7 +44,7 @@ _YIQ_TO_RGB = torch.linalg.inv(_RGB_TO_YIQ)
 
 
 @dataclass(frozen=True)
-class NegativeConfig:
+class NegativeConfig(DictConfig):
     """How negatives are generated.
 
     Attributes:

@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 
 from engine.atomic import write_bytes_atomic
+from engine.exit_codes import EXIT_FAILED, EXIT_INPUT, EXIT_OK, Failure
 from engine.imageio import (
     ImageReadError,
     LoadedImage,
@@ -41,7 +42,7 @@ from engine.imageio import (
     to_float,
     write_png,
 )
-from trainer.cli import EXIT_FAILED, EXIT_INPUT, EXIT_OK
+from trainer.dataset import DataConfig
 from trainer.photo_cache import MARGIN, scaled_size
 from trainer.prepared import PreparedIndex, PreparedSource, is_prepared, write_index
 from trainer.sources import DataError, DataSource, Sample, discover
@@ -257,6 +258,16 @@ def _write_manifest(folder: Path, rows: list[_Row]) -> None:
 # --- command line --------------------------------------------------------------------------
 
 
+def _incomplete(error: BaseException, args: argparse.Namespace) -> str:
+    return f"{error}; the cache in {args.out} is incomplete"
+
+
+FAILURES = (
+    Failure((DataError, ImageReadError), EXIT_INPUT),
+    Failure((OSError,), EXIT_FAILED, _incomplete),  # AtomicWriteError included: full disk, no permission
+)
+
+
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     """Register ``prepare`` on the program's sub-command parser."""
     parser = subparsers.add_parser(
@@ -267,23 +278,17 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("sources", nargs="+", type=Path, metavar="SRC", help="data folder")
     parser.add_argument("--out", required=True, type=Path, help="cache folder to create (new or empty)")
-    parser.add_argument("--size", type=int, default=256, help="training size the cache serves (default 256)")
+    parser.add_argument("--size", type=int, default=DataConfig().size,
+                        help=f"training size the cache serves (default {DataConfig().size})")
     parser.add_argument("--quality", type=int, default=DEFAULT_QUALITY, help=f"JPEG quality (default {DEFAULT_QUALITY})")
-    parser.set_defaults(run=run_prepare)
+    parser.set_defaults(run=run_prepare, failures=FAILURES)
 
 
 def run_prepare(args: argparse.Namespace) -> int:
     def report(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
-    try:
-        index = prepare(args.sources, args.out, args.size, args.quality, progress=report)
-    except (DataError, ImageReadError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_INPUT
-    except OSError as error:  # AtomicWriteError included: full disk, no permission
-        print(f"error: {error}; the cache in {args.out} is incomplete", file=sys.stderr)
-        return EXIT_FAILED
+    index = prepare(args.sources, args.out, args.size, args.quality, progress=report)
     photos = sum(source.photos for source in index.sources)
     print(f"{photos:,} photos from {len(index.sources)} folder(s) in {args.out} (shorter side {index.short_side} px, "
           f"JPEG quality {index.quality}); train with --data {args.out} --size {index.size}")

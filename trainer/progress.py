@@ -1,27 +1,19 @@
 """Training progress for people (a progress bar) and for programs (JSON lines).
 
-Every event is one JSON object with an ``event`` field, appended to ``progress.jsonl`` in the
-run's folder and, with ``--progress json``, printed on standard output (the GUI reads those):
-
-- ``start``: total_steps, step (where a resumed run starts), out, device, world_size,
-  train_images, val_images, data, style_features
-- ``step``: step, total_steps, epoch, losses {total, reconstruction, self_style, consistency},
-  lr, images_per_s, eta_s
-- ``validation``: step, epoch, metrics {mse, psnr, fmse}, composite {mse, psnr, fmse},
-  preview (PNG path), best (bool)
-- ``checkpoint``: step, kind (``last``/``best``), path
-- ``done``: step, stopped (bool: cancelled before the end), best, last, metrics
-- ``error``: message
+Every event (:mod:`engine.training_protocol`, which lists their fields) is one JSON line,
+appended to ``progress.jsonl`` in the run's folder and, with ``--progress json``, printed on
+standard output (the GUI reads those).
 """
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from tqdm import tqdm
+
+from engine.training_protocol import DoneEvent, Event, StartEvent, StepEvent, ValidationEvent, event_line
 
 PROGRESS_MODES = ("auto", "bar", "json", "none")
 
@@ -38,11 +30,10 @@ class Reporter:
         self.log_file = log_file
         self._bar: tqdm | None = None
 
-    def emit(self, event: str, **fields: Any) -> None:
+    def emit(self, event: Event) -> None:
         if not self.enabled:
             return
-        record = {"event": event, "time": round(time.time(), 3), **fields}
-        line = json.dumps(record, default=str)
+        line = event_line(event, time=round(time.time(), 3))
         if self.log_file is not None:
             with open(self.log_file, "a", encoding="utf-8") as handle:
                 handle.write(line + "\n")
@@ -50,25 +41,22 @@ class Reporter:
             self.stream.write(line + "\n")
             self.stream.flush()
         elif self.mode == "bar":
-            self._show(record)
+            self._show(event)
 
-    def _show(self, record: dict[str, Any]) -> None:
-        event = record["event"]
-        if event == "start":
-            self._bar = tqdm(total=record["total_steps"], initial=record["step"], unit="step", desc="training", dynamic_ncols=True)
-        elif event == "step" and self._bar is not None:
-            self._bar.update(record["step"] - self._bar.n)
-            losses = record["losses"]
-            self._bar.set_postfix(loss=f"{losses['total']:.4f}", img_s=f"{record['images_per_s']:.1f}", refresh=False)
-        elif event == "validation":
-            m, c = record["metrics"], record["composite"]
+    def _show(self, event: Event) -> None:
+        if isinstance(event, StartEvent):
+            self._bar = tqdm(total=event.total_steps, initial=event.step, unit="step", desc="training", dynamic_ncols=True)
+        elif isinstance(event, StepEvent) and self._bar is not None:
+            self._bar.update(event.step - self._bar.n)
+            self._bar.set_postfix(loss=f"{event.losses['total']:.4f}", img_s=f"{event.images_per_s:.1f}", refresh=False)
+        elif isinstance(event, ValidationEvent):
+            m, c = event.metrics, event.composite
             tqdm.write(
-                f"step {record['step']}: validation fMSE {m['fmse']:.1f} (composite {c['fmse']:.1f}), "
-                f"PSNR {m['psnr']:.2f} dB (composite {c['psnr']:.2f}){'  best' if record['best'] else ''}",
+                f"step {event.step}: validation fMSE {m['fmse']:.1f} (composite {c['fmse']:.1f}), "
+                f"PSNR {m['psnr']:.2f} dB (composite {c['psnr']:.2f}){'  best' if event.best else ''}",
                 file=sys.stderr,
             )
-        elif event in ("done", "error"):
+        elif isinstance(event, DoneEvent):
             if self._bar is not None:
                 self._bar.close()
-            message = record.get("message") or f"finished at step {record['step']}; best model: {record.get('best')}"
-            print(("error: " if event == "error" else "") + message, file=sys.stderr)
+            print(f"finished at step {event.step}; best model: {event.best}", file=sys.stderr)

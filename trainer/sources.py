@@ -29,6 +29,7 @@ from engine.iharmony import (
     real_stem,
     subset_lists,
 )
+from engine.training_protocol import VALIDATION_SHARE, held_out_count
 
 MANIFEST = "manifest.csv"
 LAYOUTS = (
@@ -77,7 +78,7 @@ class DataSource:
     description: str
 
 
-def discover(path: str | Path, val_fraction: float = 0.05, seed: int = 0) -> DataSource:
+def discover(path: str | Path, val_fraction: float = VALIDATION_SHARE, seed: int = 0) -> DataSource:
     """Recognise the layout of a data folder and list its samples.
 
     Args:
@@ -143,11 +144,7 @@ def category_from_name(stem: str) -> str:
 
 def split_indices(count: int, val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
     """A fixed-seed split of ``range(count)`` into sorted (train, val) index lists."""
-    n_val = int(round(count * val_fraction))
-    if count >= 2 and val_fraction > 0:
-        n_val = min(max(n_val, 1), count - 1)
-    else:
-        n_val = 0
+    n_val = held_out_count(count, val_fraction)
     order = np.random.default_rng(seed).permutation(count)
     val = sorted(int(i) for i in order[:n_val])
     held = set(val)

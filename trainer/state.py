@@ -17,8 +17,6 @@ import torch
 from engine.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
 from engine.model.generator import SCSCoGenerator
 
-LAST = "last.safetensors"
-BEST = "best.safetensors"
 _OPTIMIZER_PREFIX = "optimizer."
 
 

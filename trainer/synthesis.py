@@ -25,6 +25,7 @@ import torch
 
 from engine.classical import MAX_SCALE, MIN_SCALE, weighted_stats
 from engine.color import lab_to_rgb, linear_to_srgb, rgb_to_lab, srgb_to_linear
+from engine.dict_config import DictConfig
 
 _PEAK = 255.0**2
 _MAIN_SPREAD_DB = 3.5  # standard deviation of the main PSNR component
@@ -41,7 +42,7 @@ _TRANSFER_WEIGHTS = (0.35, 0.15, 0.25, 0.25)
 
 
 @dataclass(frozen=True)
-class SynthesisConfig:
+class SynthesisConfig(DictConfig):
     """How training composites are made.
 
     Attributes:

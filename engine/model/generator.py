@@ -27,13 +27,14 @@ with the background), ``base`` (its starting point) and, for the mapping head, `
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from engine.classical import LabStatistics, lab_statistics, stats_mapping
+from engine.dict_config import DictConfig
 from engine.mapping import AFFINE_PARAMS, AffineGridMapping, ChainMapping, ColourMapping, LabStatsMapping, identity_affine
 from engine.model.bain import BAIN
 
@@ -46,7 +47,7 @@ _STATS_FEATURES = 18
 
 
 @dataclass(frozen=True)
-class GeneratorConfig:
+class GeneratorConfig(DictConfig):
     """Architecture of the generator; stored in every checkpoint. Sizes and speeds of the shipped
     model are in its model card and in ``benchmarks/``."""
 
@@ -112,17 +113,6 @@ class GeneratorConfig:
 
     def channels(self, level: int) -> int:
         return min(self.width * 2**level, self.max_width)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> GeneratorConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown generator settings: {', '.join(unknown)}")
-        return cls(**values)
 
 
 def _conv_block(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:

@@ -1,3 +1,3 @@
-"""The canvas: the graphics view, its items, the layer handles, brush strokes in progress and the editing
-state (tool, brush). ``handles`` is plain geometry (no Qt).
+"""The canvas: the graphics view, its items, the layer handles and brush strokes in progress.
+``handles`` is plain geometry (no Qt).
 """

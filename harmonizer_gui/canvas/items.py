@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 from engine.pipeline import Box
 from harmonizer_gui.document.compose import LayerTransform, convert_depth, layer_matrix
 from harmonizer_gui.document.document import HINT_BACKGROUND, HINT_FOREGROUND, Layer
-from harmonizer_gui.canvas.editor_state import ViewMode
+from harmonizer_gui.services.editor_state import ViewMode
 from harmonizer_gui.canvas.handles import HANDLE_SIZE, layer_frame
 from harmonizer_gui.document.render import DISPLAY_MAX_SIDE, to_display8
 

@@ -12,7 +12,7 @@ from PySide6.QtGui import QUndoStack
 from harmonizer_gui.document.commands import Gesture, PatchCommand
 from harmonizer_gui.document.compose import invert_matrix, layer_matrix, map_points
 from harmonizer_gui.document.document import HINT_BACKGROUND, HINT_FOREGROUND, Document
-from harmonizer_gui.canvas.editor_state import EditorState, Tool
+from harmonizer_gui.services.editor_state import EditorState, Tool
 from harmonizer_gui.masking.tools import brush_coverage, mark_patch, paint_patch, segment_box
 
 _TEXT = {

@@ -30,7 +30,7 @@ from harmonizer_gui.canvas.items import BackgroundItem, BrushCursorItem, FrameIt
 from harmonizer_gui.document.commands import Gesture, TransformCommand
 from harmonizer_gui.document.compose import LayerTransform
 from harmonizer_gui.document.document import Document
-from harmonizer_gui.canvas.editor_state import EditorState, Tool, ViewMode
+from harmonizer_gui.services.editor_state import EditorState, Tool, ViewMode
 from harmonizer_gui.canvas.handles import Part, dragged, hit_test
 from harmonizer_gui.canvas.painting import Stroke
 

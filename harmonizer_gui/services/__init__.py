@@ -1,1 +1,3 @@
-"""App-wide services every concern uses: remembered settings (QSettings) and the status bar's fields."""
+"""What every concern uses: the editing state (tool, brush, overlay, compare), remembered settings
+(QSettings) and the status bar's fields.
+"""

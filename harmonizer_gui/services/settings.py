@@ -12,6 +12,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from harmonizer_gui.services.editor_state import DEFAULT_BRUSH, DEFAULT_HARDNESS
 from harmonizer_gui.training.runs import default_runs_folder
 
 ORGANIZATION = "SCS-Co Harmonizer"
@@ -131,7 +132,7 @@ class Settings:
 
     @property
     def brush_size(self) -> int:
-        return int(self._float("edit/brush_size", 40))
+        return int(self._float("edit/brush_size", DEFAULT_BRUSH))
 
     @brush_size.setter
     def brush_size(self, value: int) -> None:
@@ -139,7 +140,7 @@ class Settings:
 
     @property
     def hardness(self) -> float:
-        return self._float("edit/hardness", 0.7)
+        return self._float("edit/hardness", DEFAULT_HARDNESS)
 
     @hardness.setter
     def hardness(self, value: float) -> None:

@@ -15,9 +15,10 @@ from PySide6.QtCore import Signal
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QMessageBox, QPushButton, QVBoxLayout, QWidget
 
+from engine.training_protocol import StepEvent
 from harmonizer_gui.training.form import TrainingForm
 from harmonizer_gui.training.monitor import TrainingMonitor
-from harmonizer_gui.training.process import Ending, Outcome, StepEvent, TrainingProcess
+from harmonizer_gui.training.process import Ending, Outcome, TrainingProcess
 from harmonizer_gui.training.runs import new_run_folder, run_label, safe_run_name
 
 

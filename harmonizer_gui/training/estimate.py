@@ -25,13 +25,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from engine.training_protocol import DEFAULT_VAL_LIMIT, DEFAULT_WORKERS
 from harmonizer_gui.training.process import TrainingRequest
 
 READ_S_PER_MEGAPIXEL = 0.12  # decode, generate a mask, composite, shrink: per full-size megapixel
 IMAGE_S = {"cpu": 0.42, "cuda": 0.008, "mps": 0.05}  # forward and backward of one image at 256 px
 STEP_S = 0.1  # optimiser step and progress report
-LOADING_WORKERS = 2  # the trainer's default; the dialog does not change it
-VALIDATION_LIMIT = 200  # the trainer's default --val-limit
 LONG_RUN_S = 30 * 60  # longer than this, the dialog points it out
 
 
@@ -53,8 +52,9 @@ def estimate_run(request: TrainingRequest, photos: int, held_out: int, megapixel
     validations = steps // (request.validation_every or steps_per_epoch)
     read = READ_S_PER_MEGAPIXEL * megapixels
     compute = IMAGE_S.get(device, IMAGE_S["cpu"])
-    reading = photos * read if device == "cpu" else photos * read / LOADING_WORKERS
-    validating = validations * min(held_out, VALIDATION_LIMIT) * (read + compute / 3)
+    # The dialog leaves the trainer's --workers and --val-limit at their defaults.
+    reading = photos * read if device == "cpu" else photos * read / DEFAULT_WORKERS
+    validating = validations * min(held_out, DEFAULT_VAL_LIMIT) * (read + compute / 3)
     return Estimate(steps * (STEP_S + batch * compute) + reading + validating, steps)
 
 

@@ -29,10 +29,9 @@ from PySide6.QtWidgets import (
 
 from engine.devices import available_devices
 from harmonizer_gui.training.estimate import LONG_RUN_S, duration_text, estimate_run
-from harmonizer_gui.training.process import TrainingRequest
+from harmonizer_gui.training.process import DEFAULT_BATCH, DEFAULT_LENGTHS, TrainingRequest
 from harmonizer_gui.training.runs import DEFAULT_RUN_NAME, FolderCheck, check_data_folder
 
-DEFAULT_STEPS, DEFAULT_EPOCHS, DEFAULT_BATCH = 300, 10, 8
 VGG_FILTER = "Weights (*.pth *.pt *.safetensors);;All files (*)"
 
 
@@ -69,7 +68,7 @@ class TrainingForm(QWidget):
         self.start_from.addButton(self.from_current)
         self.start_from.addButton(self.from_scratch)
         self.start_note = _hint()
-        self.length = QSpinBox(minimum=1, maximum=10_000_000, value=DEFAULT_STEPS, singleStep=50)
+        self.length = QSpinBox(minimum=1, maximum=10_000_000, value=DEFAULT_LENGTHS["steps"], singleStep=50)
         self.length.setGroupSeparatorShown(True)
         self.unit = QComboBox()
         self.unit.addItems(["steps", "epochs"])
@@ -100,7 +99,7 @@ class TrainingForm(QWidget):
         self.vgg.setPlaceholderText("auto")
         self.vgg.setToolTip("VGG-16 weights file for the style features; empty: cached ImageNet weights, else random")
         self.vgg_browse = QPushButton("Browse…")
-        self._steps_value, self._epochs_value = DEFAULT_STEPS, DEFAULT_EPOCHS
+        self._steps_value, self._epochs_value = DEFAULT_LENGTHS["steps"], DEFAULT_LENGTHS["epochs"]
         self._build()
         self.data.textChanged.connect(self.refresh_check)
         self.browse.clicked.connect(self._choose_data)

@@ -13,12 +13,15 @@ from PySide6.QtCore import QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QPainter, QPainterPath, QPaintEvent, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-SERIES = (
-    ("total", "total", None),  # None: the palette's text colour
-    ("reconstruction", "reconstruction", QColor(86, 156, 255)),
-    ("self_style", "self-style", QColor(255, 160, 64)),
-    ("consistency", "consistency", QColor(96, 200, 120)),
-)
+from engine.training_protocol import LOSS_TERMS
+
+_LOOKS = {  # each loss term's label and colour (None: the palette's text colour)
+    "total": ("total", None),
+    "reconstruction": ("reconstruction", QColor(86, 156, 255)),
+    "self_style": ("self-style", QColor(255, 160, 64)),
+    "consistency": ("consistency", QColor(96, 200, 120)),
+}
+SERIES = tuple((term, *_LOOKS[term]) for term in LOSS_TERMS)
 _MARGINS = (58, 26, 12, 22)  # left, top, right, bottom
 ToScreen = Callable[[float, float], QPointF]
 

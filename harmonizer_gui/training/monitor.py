@@ -26,8 +26,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.training_protocol import StartEvent, StepEvent, ValidationEvent
 from harmonizer_gui.training.loss_plot import LossPlot
-from harmonizer_gui.training.process import Ending, Outcome, StartEvent, StepEvent, ValidationEvent
+from harmonizer_gui.training.process import Ending, Outcome
 
 METRICS = (("mse", "MSE", "{:.1f}", False), ("psnr", "PSNR (dB)", "{:.2f}", True), ("fmse", "fMSE", "{:.1f}", False))
 _PHASE_COLOURS = {"failed": "#e06c6c", "stopped": "#e0b050", "finished": "#6cc07a"}

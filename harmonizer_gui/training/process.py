@@ -1,10 +1,12 @@
 """Running the trainer's command line as a child process and reading its JSON-lines progress.
 
 The GUI never imports the trainer: it starts ``python main.py train ... --progress json`` with
-QProcess, turns each stdout line into a typed event and emits it as a Qt signal. Lines may arrive
-in pieces or not be JSON at all (a library printing); pieces are joined, strangers are kept with
-standard error's last lines, which explain a failure. Cancelling sends SIGTERM: the trainer
-finishes its step, writes ``last.safetensors`` and exits 130; after a grace period it is killed.
+QProcess, turns each stdout line into a typed event (:mod:`engine.training_protocol`) and emits
+it as a Qt signal. Lines may arrive in pieces or not be JSON at all (a library printing); pieces
+are joined, strangers are kept with standard error's last lines, which explain a failure. An
+event that does not match the protocol is logged as a warning and kept with those lines.
+Cancelling sends SIGTERM: the trainer finishes its step, writes its last checkpoint and exits 130;
+after a grace period it is killed.
 """
 
 from __future__ import annotations
@@ -20,6 +22,17 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
+from engine.exit_codes import EXIT_FAILED, EXIT_INPUT, EXIT_MODEL, EXIT_OK, EXIT_STOPPED
+from engine.training_protocol import (
+    CheckpointEvent,
+    DoneEvent,
+    ErrorEvent,
+    ProtocolError,
+    StartEvent,
+    StepEvent,
+    ValidationEvent,
+    parse_event,
+)
 from harmonizer_gui.training.runs import run_checkpoint
 
 log = logging.getLogger(__name__)
@@ -28,8 +41,10 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 TRAINER_COMMAND = (sys.executable, str(REPO_ROOT / "main.py"), "train")
 STOP_GRACE_MS = 20_000
 LOG_LINES = 12
-EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_MODEL, EXIT_STOPPED = 0, 1, 2, 3, 130
-LOSS_TERMS = ("total", "reconstruction", "self_style", "consistency")
+# The dialog's proposals for a run: a fine-tuning run sized for a laptop, so its own numbers (it
+# always passes them), not the trainer's defaults for a full training run.
+DEFAULT_LENGTHS = {"steps": 300, "epochs": 10}
+DEFAULT_BATCH = 8
 
 
 @dataclass(frozen=True)
@@ -42,9 +57,9 @@ class TrainingRequest:
 
     data: str
     out: str
-    length: int = 300
+    length: int = DEFAULT_LENGTHS["steps"]
     unit: str = "steps"
-    batch_size: int = 8
+    batch_size: int = DEFAULT_BATCH
     device: str = "auto"
     init: str | None = None
     style_weight: float | None = None
@@ -71,78 +86,6 @@ class TrainingRequest:
         if self.vgg_weights:
             args += ["--vgg-weights", self.vgg_weights]
         return args + list(self.extra)
-
-
-# -- events ----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class StartEvent:
-    total_steps: int
-    step: int
-    device: str
-    train_images: int
-    val_images: int
-    data: tuple[str, ...]
-    style_features: str
-
-
-@dataclass(frozen=True)
-class StepEvent:
-    step: int
-    total_steps: int
-    epoch: int
-    losses: dict[str, float]
-    images_per_s: float
-    eta_s: float
-
-
-@dataclass(frozen=True)
-class ValidationEvent:
-    step: int
-    metrics: dict[str, float]  # mse, psnr, fmse of the model
-    composite: dict[str, float]  # the same for the unharmonized composites
-    preview: str
-    best: bool
-
-
-@dataclass(frozen=True)
-class CheckpointEvent:
-    step: int
-    kind: str  # last or best
-    path: str
-
-
-@dataclass(frozen=True)
-class DoneEvent:
-    step: int
-    stopped: bool
-    best: str | None
-    last: str | None
-
-
-def parse_event(record: dict[str, Any]) -> object | None:
-    """A typed event from one decoded JSON line, or None when it is not one we know or is malformed."""
-    kind = record.get("event")
-    try:
-        if kind == "start":
-            return StartEvent(int(record["total_steps"]), int(record.get("step", 0)), str(record.get("device", "")),
-                              int(record.get("train_images", 0)), int(record.get("val_images", 0)),
-                              tuple(str(d) for d in record.get("data", ())), str(record.get("style_features", "")))
-        if kind == "step":
-            losses = {k: float(v) for k, v in dict(record.get("losses", {})).items()}
-            return StepEvent(int(record["step"]), int(record["total_steps"]), int(record.get("epoch", 0)), losses,
-                             float(record.get("images_per_s", 0.0)), float(record.get("eta_s", 0.0)))
-        if kind == "validation":
-            return ValidationEvent(int(record["step"]), {k: float(v) for k, v in record["metrics"].items()},
-                                   {k: float(v) for k, v in record.get("composite", {}).items()},
-                                   str(record.get("preview") or ""), bool(record.get("best", False)))
-        if kind == "checkpoint":
-            return CheckpointEvent(int(record["step"]), str(record["kind"]), str(record["path"]))
-        if kind == "done":
-            return DoneEvent(int(record.get("step", 0)), bool(record.get("stopped", False)),
-                             record.get("best") or None, record.get("last") or None)
-    except (KeyError, TypeError, ValueError, AttributeError) as error:
-        log.warning("malformed %s event from the trainer: %s", kind, error)
-    return None
 
 
 class JsonLines:
@@ -310,12 +253,16 @@ class TrainingProcess(QObject):
 
     def _dispatch(self, records: list[dict[str, Any]]) -> None:
         for record in records:
-            if record.get("event") == "error":
-                self._error = str(record.get("message", "")) or "the trainer reported an error"
-                self.errorReported.emit(self._error)
+            try:
+                event = parse_event(record)
+            except ProtocolError as error:
+                log.warning("the trainer sent an event this GUI does not understand: %s", error)
+                self._tail.append(f"unreadable trainer event: {error}")
                 continue
-            event = parse_event(record)
-            if isinstance(event, StartEvent):
+            if isinstance(event, ErrorEvent):
+                self._error = event.message or "the trainer reported an error"
+                self.errorReported.emit(self._error)
+            elif isinstance(event, StartEvent):
                 self.started.emit(event)
             elif isinstance(event, StepEvent):
                 self._step = event.step

@@ -19,9 +19,8 @@ from PySide6.QtCore import QStandardPaths
 
 from engine.harmonizer import DEFAULT_CHECKPOINT
 from engine.iharmony import IMAGE_EXTENSIONS, is_iharmony_root
+from engine.training_protocol import BEST_CHECKPOINT, LAST_CHECKPOINT, held_out_count
 
-BEST = "best.safetensors"
-LAST = "last.safetensors"
 DEFAULT_RUN_NAME = "personal"
 BUILT_IN_MODELS = ("default", "classical")  # model names that are not checkpoint files
 _STAMP = "%Y%m%d-%H%M%S"
@@ -29,7 +28,6 @@ _RUN_FOLDER = re.compile(r"^(?P<name>.+)-(?P<date>\d{8})-(?P<time>\d{6})$")
 _UNSAFE = re.compile(r"[^\w .+-]+")
 _MAX_LISTED = 2000  # folder entries looked at, so a huge folder never stalls the dialog
 _SIZE_SAMPLE = 24  # photo headers read for their mean size
-VALIDATION_SHARE = 0.05  # the trainer's held-out share (at least one photo of two or more; trainer/sources.py)
 
 
 def default_runs_folder() -> Path:
@@ -60,7 +58,7 @@ def run_label(checkpoint: str | os.PathLike) -> str:
     a run's ``last.safetensors`` adds ``(last checkpoint)``.
     """
     path = Path(checkpoint)
-    if path.name not in (BEST, LAST):
+    if path.name not in (BEST_CHECKPOINT, LAST_CHECKPOINT):
         return path.name
     match = _RUN_FOLDER.match(path.parent.name)
     if match:
@@ -68,7 +66,7 @@ def run_label(checkpoint: str | os.PathLike) -> str:
         label = f"{match['name']} ({date[:4]}-{date[4:6]}-{date[6:]} {time[:2]}:{time[2:4]})"
     else:
         label = path.parent.name or path.name
-    return label + (" (last checkpoint)" if path.name == LAST else "")
+    return label + (" (last checkpoint)" if path.name == LAST_CHECKPOINT else "")
 
 
 def start_point(spec: str) -> tuple[str | None, str]:
@@ -82,7 +80,7 @@ def start_point(spec: str) -> tuple[str | None, str]:
 
 def run_checkpoint(run_folder: str | os.PathLike) -> str | None:
     """The checkpoint a finished or stopped run offers: ``best``, else ``last``, else None."""
-    for name in (BEST, LAST):
+    for name in (BEST_CHECKPOINT, LAST_CHECKPOINT):
         path = Path(run_folder) / name
         if path.is_file():
             return str(path)
@@ -105,10 +103,7 @@ class FolderCheck:
     @property
     def training_photos(self) -> int | None:
         """The photos left for training once the trainer holds out its validation share."""
-        if self.photos is None:
-            return None
-        held_out = min(max(round(self.photos * VALIDATION_SHARE), 1), self.photos - 1) if self.photos >= 2 else 0
-        return self.photos - held_out
+        return None if self.photos is None else self.photos - held_out_count(self.photos)
 
 
 def _image_files(folder: Path) -> list[Path]:

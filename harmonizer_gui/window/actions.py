@@ -9,7 +9,7 @@ from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QMainWindow, QMenu
 
-from harmonizer_gui.canvas.editor_state import Tool
+from harmonizer_gui.services.editor_state import Tool
 from harmonizer_gui.window.icons import icon
 
 Keys = str | QKeySequence.StandardKey | list

@@ -19,7 +19,7 @@ from harmonizer_gui.window.actions import Actions, build_menus, shortcuts_html
 from harmonizer_gui.canvas.view import Canvas
 from harmonizer_gui.document.compose import LayerTransform, default_placement
 from harmonizer_gui.document.document import Document
-from harmonizer_gui.canvas.editor_state import EditorState, Tool, ViewMode
+from harmonizer_gui.services.editor_state import EditorState, Tool, ViewMode
 from harmonizer_gui.files.export import Exporter
 from harmonizer_gui.workers.harmonize import ExportOutcome, HarmonizeWorker, ModelInfo
 from harmonizer_gui.masking.editing import MaskEditor

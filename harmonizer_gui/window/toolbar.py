@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QSlider, QSpinBox, QToolBar
 
 from harmonizer_gui.window.actions import Actions
 from harmonizer_gui.document.document import Document
-from harmonizer_gui.canvas.editor_state import MAX_BRUSH, MIN_BRUSH, EditorState
+from harmonizer_gui.services.editor_state import MAX_BRUSH, MIN_BRUSH, EditorState
 
 
 def _label(text: str) -> QLabel:

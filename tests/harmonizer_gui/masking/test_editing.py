@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from harmonizer_gui.canvas.editor_state import Tool
+from harmonizer_gui.services.editor_state import Tool
 
 
 def _distance_to_segment(shape: tuple[int, int], p0: tuple[float, float], p1: tuple[float, float]) -> np.ndarray:

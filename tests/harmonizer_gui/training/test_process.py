@@ -1,25 +1,20 @@
-"""The trainer's child process: JSON-lines parsing, arguments, endings, cancel and kill (a fake trainer)."""
+"""The trainer's child process: JSON-lines parsing, the protocol round trip with the real trainer,
+arguments, endings, cancel and kill (a fake trainer)."""
 
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
 
 import pytest
 
-from harmonizer_gui.training.process import (
-    CheckpointEvent,
-    DoneEvent,
-    Ending,
-    JsonLines,
-    StartEvent,
-    StepEvent,
-    TrainingProcess,
-    TrainingRequest,
-    ValidationEvent,
-    parse_event,
-)
+import main
+import trainer.cli
+from engine.training_protocol import EVENTS, CheckpointEvent, ErrorEvent, ProtocolError, event_line, parse_event
+from harmonizer_gui.training.process import Ending, JsonLines, TrainingProcess, TrainingRequest
+from tests.trainer.conftest import TINY_RUN, make_photo_folder
 
 FAKE_TRAINER = Path(__file__).with_name("fake_trainer.py")
 
@@ -41,22 +36,56 @@ def test_undecodable_bytes_do_not_break_the_stream() -> None:
     assert len(lines.strangers) == 1
 
 
-def test_events_are_typed_and_malformed_ones_dropped() -> None:
-    start = parse_event({"event": "start", "total_steps": 10, "step": 0, "device": "cpu", "train_images": 9,
-                         "val_images": 1, "data": ["photos"], "style_features": "random"})
-    assert start == StartEvent(10, 0, "cpu", 9, 1, ("photos",), "random")
-    step = parse_event({"event": "step", "step": 2, "total_steps": 10, "epoch": 0, "losses": {"total": 0.5},
-                        "images_per_s": 3.5, "eta_s": 8})
-    assert isinstance(step, StepEvent) and step.losses == {"total": 0.5} and step.eta_s == 8.0
-    validation = parse_event({"event": "validation", "step": 2, "metrics": {"mse": 1, "psnr": 30, "fmse": 9},
-                              "composite": {"mse": 2, "psnr": 25, "fmse": 20}, "preview": "/p.png", "best": True})
-    assert isinstance(validation, ValidationEvent) and validation.best and validation.metrics["psnr"] == 30.0
-    assert parse_event({"event": "checkpoint", "step": 2, "kind": "last", "path": "/r/last.safetensors"}) == \
-        CheckpointEvent(2, "last", "/r/last.safetensors")
-    assert parse_event({"event": "done", "step": 2, "stopped": True, "best": None, "last": "/l"}) == DoneEvent(2, True, None, "/l")
-    assert parse_event({"event": "step", "step": "two"}) is None
-    assert parse_event({"event": "validation", "step": 1, "metrics": None}) is None
-    assert parse_event({"event": "something new"}) is None
+def _trainer_lines(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, list[dict]]:
+    """Run ``main.py train`` in this process; its exit code and the records the GUI's reader takes from stdout."""
+    code = main.main(["train", *argv, "--progress", "json"])
+    lines = JsonLines()
+    records = lines.feed(capsys.readouterr().out.encode()) + lines.flush()
+    assert not lines.strangers
+    return code, records
+
+
+def test_every_event_the_trainer_emits_comes_back_through_the_guis_parser(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    photos, out = make_photo_folder(tmp_path / "photos"), tmp_path / "run"
+    code, records = _trainer_lines(capsys, "--data", str(photos), "--out", str(out), *TINY_RUN, "--steps", "2",
+                                   "--val-every", "1", "--checkpoint-every", "1")
+    assert code == 0
+    logged = [json.loads(line) for line in (out / "progress.jsonl").read_text().splitlines()]
+    assert logged == records  # the log and standard output carry the same lines
+    code, refused = _trainer_lines(capsys, "--data", str(photos), "--out", str(tmp_path / "r"), *TINY_RUN, "--steps", "0")
+    assert code == 2
+    records += refused
+
+    def stopped_at_once(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt  # a SIGTERM before the loop takes over
+
+    monkeypatch.setattr(trainer.cli, "train", stopped_at_once)
+    code, stopped = _trainer_lines(capsys, "--data", str(photos), "--out", str(tmp_path / "s"), *TINY_RUN, "--steps", "1")
+    assert code == 130
+    records += stopped
+    for record in records:
+        event = parse_event(record)
+        assert json.loads(event_line(event, record.get("time"))) == record
+    kinds = [record["event"] for record in records]
+    assert set(kinds) == set(EVENTS)
+    assert kinds[:2] == ["start", "step"] and kinds[-1] == "done"
+    assert {record["kind"] for record in records if record["event"] == "checkpoint"} == {"best", "last"}
+    assert parse_event(refused[-1]) == ErrorEvent(refused[-1]["message"]) and "steps=0" in refused[-1]["message"]
+
+
+def test_a_line_off_the_protocol_is_refused_with_the_reason() -> None:
+    record = {"event": "checkpoint", "time": 1.5, "step": 2, "kind": "last", "path": "/r/last.safetensors"}
+    assert parse_event(record) == CheckpointEvent(step=2, kind="last", path="/r/last.safetensors")
+    for line, reason in (({"event": "something new"}, "unknown event 'something new'"),
+                         ({**record, "file": "/r"}, "unexpected: file"),
+                         ({key: value for key, value in record.items() if key != "path"}, "missing: path"),
+                         ({**record, "step": "two"}, "step must be int"),
+                         ({**record, "step": True}, "step must be int"),
+                         ({**record, "path": None}, "path must be str")):
+        with pytest.raises(ProtocolError, match=reason):
+            parse_event(line)
 
 
 def test_request_arguments() -> None:
@@ -140,3 +169,14 @@ def test_only_one_run_at_a_time(qtbot, tmp_path: Path) -> None:  # noqa: ANN001
     finally:
         process.stop_and_wait(5000)
     assert not process.is_running()
+
+
+def test_an_event_off_the_protocol_is_not_dropped_silently(qtbot, tmp_path: Path, caplog) -> None:  # noqa: ANN001
+    process = _fake(qtbot, "--fake-off-protocol")
+    steps: list[object] = []
+    process.stepped.connect(steps.append)
+    with caplog.at_level(logging.WARNING), qtbot.waitSignal(process.finished, timeout=20_000) as blocker:
+        process.start(TrainingRequest(data=str(tmp_path), out=str(tmp_path / "run"), length=2))
+    assert not steps
+    assert "missing: losses; unexpected: loss_terms" in caplog.text
+    assert any("unreadable trainer event" in line for line in blocker.args[0].log_tail)

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QApplication
 
 from engine.harmonizer import ClassicalHarmonizer
 from harmonizer_gui.workers import harmonize
-from harmonizer_gui.canvas.editor_state import ViewMode
+from harmonizer_gui.services.editor_state import ViewMode
 
 
 class SlowHarmonizer(ClassicalHarmonizer):

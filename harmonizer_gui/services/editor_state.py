@@ -10,6 +10,8 @@ from enum import Enum
 from PySide6.QtCore import QObject, Signal
 
 MIN_BRUSH, MAX_BRUSH = 1, 2000
+DEFAULT_BRUSH = 40  # diameter in background pixels, as the brush looks on the picture
+DEFAULT_HARDNESS = 0.7
 
 
 class Tool(Enum):
@@ -48,8 +50,8 @@ class EditorState(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.tool = Tool.MOVE
-        self.brush_size = 40  # diameter in background pixels, as the brush looks on the picture
-        self.hardness = 0.7
+        self.brush_size = DEFAULT_BRUSH
+        self.hardness = DEFAULT_HARDNESS
         self.feather_radius = 4
         self.show_overlay = False
         self.view_mode = ViewMode.HARMONIZED
