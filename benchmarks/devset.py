@@ -22,20 +22,18 @@ import logging
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
+import cv2
+import numpy as np
 
-from engine.data_location import data_root, require  # noqa: E402
-from engine.evaluation import evaluate_triplets  # noqa: E402
-from engine.harmonizer import Harmonizer, load_harmonizer  # noqa: E402
-from engine.iharmony import Triplet, find_triplets  # noqa: E402
-from engine.imageio import read_image, read_mask, write_png  # noqa: E402
-from engine.metrics import MetricAccumulator  # noqa: E402
-from engine.pipeline import harmonize_array  # noqa: E402
-from trainer.devset import PARTS, make_part  # noqa: E402
+from engine.data_location import data_root, require
+from engine.evaluation import evaluate_triplets
+from engine.harmonizer import Harmonizer, load_harmonizer
+from engine.iharmony import Triplet, find_triplets
+from engine.imageio import read_image, read_mask, write_png
+from engine.metrics import MetricAccumulator
+from engine.pipeline import harmonize_array
+from trainer.devset import PARTS, make_part
 
 SIZES = ("256", "full")
 CROP = 512  # full-resolution pixels per side of a picture panel

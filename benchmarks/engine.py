@@ -30,13 +30,11 @@ import cv2
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from engine.data_location import data_root  # noqa: E402
-from engine.harmonizer import ClassicalHarmonizer, Harmonizer, load_harmonizer  # noqa: E402
-from engine.imageio import encode_png  # noqa: E402
-from engine.pipeline import harmonize_array  # noqa: E402
+from engine.data_location import data_root
+from engine.harmonizer import ClassicalHarmonizer, Harmonizer, load_harmonizer
+from engine.imageio import encode_png
+from engine.pipeline import harmonize_array
 
 DATA = data_root()
 

@@ -12,18 +12,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from trainer.dataset import DataConfig, HarmonizationDataset  # noqa: E402
-from trainer.prepared import expand_data, read_index  # noqa: E402
-from trainer.sources import discover  # noqa: E402
+from trainer.dataset import DataConfig, HarmonizationDataset
+from trainer.prepared import expand_data, read_index
+from trainer.sources import discover
 
 
 def items_per_s(folders: list[Path], size: int, items: int, rounds: int) -> float:

@@ -23,22 +23,19 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import cv2
 import numpy as np
 from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from engine.data_location import data_root  # noqa: E402
-from engine.imageio import LoadedImage, read_image  # noqa: E402
-from engine.pipeline import Box  # noqa: E402
-from harmonizer_gui.document.compose import fitted_size  # noqa: E402
-from harmonizer_gui.document.document import Document, Layer  # noqa: E402
-from harmonizer_gui.workers.harmonize import HarmonizeWorker  # noqa: E402
-from harmonizer_gui.document.render import PREVIEW_MAX_PIXELS, PreviewResult  # noqa: E402
+from engine.data_location import data_root
+from engine.imageio import LoadedImage, read_image
+from engine.pipeline import Box
+from harmonizer_gui.document.compose import fitted_size
+from harmonizer_gui.document.document import Document, Layer
+from harmonizer_gui.workers.harmonize import HarmonizeWorker
+from harmonizer_gui.document.render import PREVIEW_MAX_PIXELS, PreviewResult
 
 DATA = data_root()
 TIMEOUT_MS = 120_000

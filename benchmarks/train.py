@@ -17,22 +17,18 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from engine.model.generator import SCSCoGenerator  # noqa: E402
-from engine.data_location import data_path  # noqa: E402
-from trainer.dataset import DataConfig, HarmonizationDataset  # noqa: E402
-from trainer.losses import LossConfig, SCSCoLoss  # noqa: E402
-from trainer.negatives import NegativeConfig, generate_negatives  # noqa: E402
-from trainer.sources import discover  # noqa: E402
-from trainer.style import load_style_features  # noqa: E402
+from engine.model.generator import SCSCoGenerator
+from engine.data_location import data_path
+from trainer.dataset import DataConfig, HarmonizationDataset
+from trainer.losses import LossConfig, SCSCoLoss
+from trainer.negatives import NegativeConfig, generate_negatives
+from trainer.sources import discover
+from trainer.style import load_style_features
 
 LABELME = data_path("labelme_regions")
 

@@ -1,7 +1,7 @@
 """What the trainer and the GUI agree on: progress events, a run folder's files, the loss terms,
 and the trainer's defaults that the GUI's estimates rely on.
 
-The GUI never imports the trainer: it starts ``main.py train ... --progress json`` and reads one
+The GUI never imports the trainer: it starts the ``train`` command with ``--progress json`` and reads one
 JSON object per line on standard output; the trainer appends the same lines to ``progress.jsonl``
 in the run folder. A line is ``{"event": KIND, "time": SECONDS, FIELD: VALUE, ...}``: ``time``
 (seconds since the epoch) is optional, and the fields are exactly those of the event class whose

@@ -42,10 +42,12 @@ install_python_packages() {
   [ "$MODE" = "test" ] && requirements="$ROOT/requirements-dev.txt"
   [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
   local stamp="$VENV/.installed-$MODE" digest
-  digest="$(cat "$ROOT/requirements.txt" "$requirements" | sha256sum | cut -d' ' -f1)"
+  digest="$(cat "$ROOT/requirements.txt" "$requirements" "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1)"
   if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]; then
-    "$VENV/bin/python" -m pip install --quiet --upgrade pip
+    "$VENV/bin/python" -m pip install --quiet --upgrade pip "setuptools>=64"
     "$VENV/bin/python" -m pip install --quiet -r "$requirements"
+    # The project itself, editable: the `harmonizer` command, and imports from anywhere (benchmarks).
+    "$VENV/bin/python" -m pip install --quiet --no-deps --no-build-isolation --editable "$ROOT"
     echo "$digest" > "$stamp"
   fi
 }

@@ -1,6 +1,6 @@
 """Running the trainer's command line as a child process and reading its JSON-lines progress.
 
-The GUI never imports the trainer: it starts ``python main.py train ... --progress json`` with
+The GUI never imports the trainer: it starts ``python -m harmonizer_cli train ... --progress json`` with
 QProcess, turns each stdout line into a typed event (:mod:`engine.training_protocol`) and emits
 it as a Qt signal. Lines may arrive in pieces or not be JSON at all (a library printing); pieces
 are joined, strangers are kept with standard error's last lines, which explain a failure. An
@@ -37,8 +37,10 @@ from harmonizer_gui.training.runs import run_checkpoint
 
 log = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-TRAINER_COMMAND = (sys.executable, str(REPO_ROOT / "main.py"), "train")
+# The folder holding the packages: the trainer's working directory, so that a checkout that was
+# never installed still finds ``harmonizer_cli``.
+PACKAGES_ROOT = Path(__file__).resolve().parents[2]
+TRAINER_COMMAND = (sys.executable, "-m", "harmonizer_cli", "train")
 STOP_GRACE_MS = 20_000
 LOG_LINES = 12
 # The dialog's proposals for a run: a fine-tuning run sized for a laptop, so its own numbers (it
@@ -201,7 +203,7 @@ class TrainingProcess(QObject):
         environment = QProcessEnvironment.systemEnvironment()
         environment.insert("PYTHONUNBUFFERED", "1")
         process.setProcessEnvironment(environment)
-        process.setWorkingDirectory(str(REPO_ROOT))
+        process.setWorkingDirectory(str(PACKAGES_ROOT))
         process.readyReadStandardOutput.connect(self._read_stdout)
         process.readyReadStandardError.connect(self._read_stderr)
         process.finished.connect(self._on_finished)
