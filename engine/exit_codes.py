@@ -7,8 +7,8 @@ message saying which checkpoint survives; ``prepare``: the cache); 2 bad usage o
 used; 130 stopped early by SIGINT/SIGTERM (128 + SIGINT, as shells report a Ctrl+C).
 
 Every command's ``run`` returns one of these; the errors it expects are declared as
-:class:`Failure` rules, which the program (``harmonizer_cli.program``) turns into ``error: MESSAGE`` on standard error and
-their code. Light on purpose: no torch, no Qt.
+:class:`Failure` rules, which the program (``harmonizer_cli.program``) turns into
+``error: MESSAGE`` on standard error and their code. Light on purpose: no torch, no Qt.
 """
 from __future__ import annotations
 
