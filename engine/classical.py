@@ -1,7 +1,8 @@
 """Classical harmonization: move the foreground's Lab mean and spread to the background's.
 
-This is Reinhard-style colour statistics transfer. It needs no model, is always available, and is
-also an input and a starting point of the SCS-Co generator.
+This is the Lab statistics transfer of :mod:`engine.color_transfer` applied within a composite. It
+needs no model, is always available, and is also an input and a starting point of the SCS-Co
+generator.
 """
 from __future__ import annotations
 
@@ -10,29 +11,8 @@ from dataclasses import dataclass
 import torch
 
 from engine.color import rgb_to_lab
+from engine.color_transfer import MIN_WEIGHT, stats_transfer, weighted_stats
 from engine.mapping import LabStatsMapping
-
-# Spread ratios are clamped: a flat region (a wall, a sky) would otherwise be stretched into noise.
-MIN_SCALE = 1 / 3
-MAX_SCALE = 3.0
-_MIN_WEIGHT = 1e-3  # pixels' worth of mask below which a region counts as empty
-
-
-def weighted_stats(values: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per-channel weighted mean and standard deviation.
-
-    Args:
-        values: ``(B, C, H, W)``.
-        weights: ``(B, 1, H, W)`` non-negative.
-
-    Returns:
-        mean ``(B, C)``, std ``(B, C)`` and total weight ``(B,)``.
-    """
-    total = weights.sum(dim=(1, 2, 3))
-    norm = total.clamp(min=_MIN_WEIGHT)[:, None]
-    mean = (values * weights).sum(dim=(2, 3)) / norm
-    var = ((values - mean[:, :, None, None]) ** 2 * weights).sum(dim=(2, 3)) / norm
-    return mean, var.clamp(min=0).sqrt(), total
 
 
 @dataclass(frozen=True)
@@ -62,17 +42,16 @@ def lab_statistics(rgb: torch.Tensor, mask: torch.Tensor) -> LabStatistics:
     fg = mask.float().clamp(0, 1)
     fg_mean, fg_std, fg_total = weighted_stats(lab, fg)
     bg_mean, bg_std, bg_total = weighted_stats(lab, 1 - fg)
-    degenerate = ((fg_total < _MIN_WEIGHT) | (bg_total < _MIN_WEIGHT))[:, None]
+    degenerate = ((fg_total < MIN_WEIGHT) | (bg_total < MIN_WEIGHT))[:, None]
     return LabStatistics(fg_mean, fg_std, bg_mean, bg_std, degenerate)
 
 
 def stats_mapping(stats: LabStatistics, target_mean: torch.Tensor, target_std: torch.Tensor) -> LabStatsMapping:
     """The Lab mapping that gives the foreground ``target_mean`` and ``target_std`` ``(B, 3)``.
 
-    Spread ratios are clamped to ``[MIN_SCALE, MAX_SCALE]``; degenerate images get the identity.
+    A :func:`engine.color_transfer.stats_transfer`; degenerate images get the identity.
     """
-    scale = (target_std / stats.fg_std.clamp(min=1e-3)).clamp(MIN_SCALE, MAX_SCALE)
-    shift = target_mean - scale * stats.fg_mean
+    scale, shift = stats_transfer(stats.fg_mean, stats.fg_std, target_mean, target_std)
     scale = torch.where(stats.degenerate, torch.ones_like(scale), scale)
     shift = torch.where(stats.degenerate, torch.zeros_like(shift), shift)
     return LabStatsMapping(scale, shift)
@@ -90,9 +69,3 @@ def lab_transfer_mapping(rgb: torch.Tensor, mask: torch.Tensor) -> LabStatsMappi
     """
     stats = lab_statistics(rgb, mask)
     return stats_mapping(stats, stats.bg_mean, stats.bg_std)
-
-
-def classical_harmonize(rgb: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Composite of the Lab-transferred foreground over the untouched background, ``(B, 3, H, W)``."""
-    mapped = lab_transfer_mapping(rgb, mask).apply(rgb.float()).clamp(0, 1).to(rgb.dtype)
-    return mask * mapped + (1 - mask) * rgb

@@ -18,7 +18,8 @@ import torch
 import torch.nn.functional as F
 
 from engine import mapping_arrays
-from engine.color import lab_to_rgb, rgb_to_lab
+from engine.color import rgb_to_lab
+from engine.color_transfer import apply_stats_transfer
 
 AFFINE_PARAMS = 12  # a 3x4 matrix per position: rows are output channels, the last column an offset
 
@@ -152,8 +153,7 @@ class LabStatsMapping(ColourMapping):
 
     def apply(self, rgb: torch.Tensor, window: Window = Window()) -> torch.Tensor:
         lab = rgb_to_lab(rgb)
-        lab = lab * self.scale[:, :, None, None].to(lab) + self.shift[:, :, None, None].to(lab)
-        return lab_to_rgb(lab)
+        return apply_stats_transfer(lab, self.scale.to(lab), self.shift.to(lab))
 
     def apply_array(self, pixels: np.ndarray, window: Window = Window()) -> np.ndarray:
         return mapping_arrays.lab_stats(pixels, _single(self.scale).numpy(), _single(self.shift).numpy())

@@ -1,6 +1,6 @@
-"""Image-harmonization metrics following the iHarmony4 evaluation protocol.
+"""Masked image metrics: the one home of MSE, PSNR and foreground MSE (fMSE).
 
-The published protocol resizes the prediction, the real image and the mask to
+The iHarmony4 evaluation protocol resizes the prediction, the real image and the mask to
 256x256, then measures on the 0-255 scale:
 
 * MSE over all pixels and channels,
@@ -12,9 +12,14 @@ Scores are reported per image and as the arithmetic mean over images (the mean
 PSNR is the mean of per-image PSNRs, not the PSNR of the mean MSE). Passing
 ``size=None`` to :func:`image_metrics` measures at full resolution instead.
 
-Images are ``(H, W, 3)`` arrays of dtype ``uint8`` (0-255), ``uint16`` (0-65535)
-or float (0-1). Masks are ``(H, W)`` arrays, float in ``[0, 1]`` or ``uint8``
-0/255; a pixel is foreground when its normalised value is above 0.5.
+The maths is written once, on batched tensors: :func:`masked_mse` (also the training loss's
+reconstruction term and the synthesis's measure of an edit), :func:`mse` and :func:`psnr`.
+:func:`scores` measures a batch of ``[0, 1]`` tensors the protocol's way (validation);
+:func:`image_metrics` one image held in numpy arrays (evaluation).
+
+For :func:`image_metrics`, images are ``(H, W, 3)`` arrays of dtype ``uint8`` (0-255), ``uint16``
+(0-65535) or float (0-1). Masks are ``(H, W)`` arrays, float in ``[0, 1]`` or ``uint8`` 0/255; a
+pixel is foreground when its normalised value is above 0.5.
 """
 from __future__ import annotations
 
@@ -22,72 +27,75 @@ import math
 
 import cv2
 import numpy as np
+import torch
+from torch import Tensor
 
 EVAL_SIZE = 256
 """Side length the iHarmony4 protocol resizes images and masks to."""
 
-_PEAK = 255.0
+PEAK = 255.0
+"""The largest code value of the 0-255 scale the scores are on."""
+
 _MIN_MSE = 1e-10  # keeps PSNR finite (about 168 dB) for identical images
 _MASK_THRESHOLD = 0.5
 
 
-def mse(pred: np.ndarray, target: np.ndarray) -> float:
-    """Mean squared error over all pixels and channels, on the 0-255 scale.
+def masked_mse(pred: Tensor, target: Tensor, mask: Tensor, min_area: float = 0.0) -> Tensor:
+    """Foreground MSE of each image: the mask-weighted squared error per foreground pixel and channel.
+
+    ``sum(mask * (pred - target)**2) / (C * max(sum(mask), min_area))``, on the inputs' scale and
+    in their dtype; 0 for an empty mask. With a binary mask on the 0-255 scale this is the
+    protocol's fMSE. ``min_area`` floors the area, so that a training loss does not blow up on
+    tiny foregrounds.
+
+    Shape:
+        pred, target ``(B, C, H, W)``; mask ``(B, 1, H, W)``; output ``(B,)``.
+    """
+    error = (mask * (pred - target) ** 2).sum(dim=(1, 2, 3))
+    area = mask.sum(dim=(1, 2, 3)).clamp(min=min_area)
+    # An empty mask has no error either: dividing by 1 instead of 0 keeps it 0, gradients included.
+    return error / (pred.shape[1] * torch.where(area > 0, area, torch.ones_like(area)))
+
+
+def mse(pred: Tensor, target: Tensor) -> Tensor:
+    """Mean squared error of each image over all its pixels and channels, on the inputs' scale.
+
+    Shape:
+        pred, target ``(B, C, H, W)``; output ``(B,)``.
+    """
+    return ((pred - target) ** 2).mean(dim=(1, 2, 3))
+
+
+def psnr(mse_values: Tensor) -> Tensor:
+    """PSNR in dB of MSEs on the 0-255 scale; the MSE is floored at 1e-10, so identical images
+    give a large finite value rather than ``inf``."""
+    return 10.0 * torch.log10(PEAK**2 / mse_values.clamp(min=_MIN_MSE))
+
+
+def psnr_to_mse(psnr_db: float) -> float:
+    """The MSE on the 0-255 scale that has this PSNR (the inverse of :func:`psnr`)."""
+    return PEAK**2 * 10.0 ** (-psnr_db / 10.0)
+
+
+def scores(pred: Tensor, target: Tensor, mask: Tensor) -> dict[str, Tensor]:
+    """The protocol's MSE, PSNR and fMSE of each image of a batch, on the 0-255 scale.
+
+    Measured in float64 on the CPU, at the images' size; a pixel is foreground where the mask is
+    above 0.5.
 
     Args:
-        pred: Predicted image, ``(H, W, 3)``, uint8, uint16 or float in [0, 1].
-        target: Reference image with the same shape as ``pred``.
+        pred: predictions in ``[0, 1]``.
+        target: real images in ``[0, 1]``.
+        mask: foreground weights in ``[0, 1]``.
 
     Returns:
-        The MSE as a Python float.
+        ``{"mse": ..., "psnr": ..., "fmse": ...}``, each ``(B,)``.
 
-    Raises:
-        ValueError: If the shapes differ or are not ``(H, W, 3)``.
-        TypeError: If a dtype is not supported.
+    Shape:
+        pred, target ``(B, 3, H, W)``; mask ``(B, 1, H, W)``.
     """
-    pred_f, target_f = _prepare_pair(pred, target)
-    return _mse(pred_f, target_f)
-
-
-def psnr(pred: np.ndarray, target: np.ndarray) -> float:
-    """Peak signal-to-noise ratio in dB, with a peak of 255.
-
-    The MSE is floored at 1e-10, so identical images give a large finite value
-    rather than ``inf``.
-
-    Args:
-        pred: Predicted image, ``(H, W, 3)``, uint8, uint16 or float in [0, 1].
-        target: Reference image with the same shape as ``pred``.
-
-    Returns:
-        The PSNR as a Python float.
-
-    Raises:
-        ValueError: If the shapes differ or are not ``(H, W, 3)``.
-        TypeError: If a dtype is not supported.
-    """
-    return _psnr_from_mse(mse(pred, target))
-
-
-def fmse(pred: np.ndarray, target: np.ndarray, mask: np.ndarray) -> float:
-    """Foreground MSE: squared error over the masked region, per pixel and channel.
-
-    Args:
-        pred: Predicted image, ``(H, W, 3)``, uint8, uint16 or float in [0, 1].
-        target: Reference image with the same shape as ``pred``.
-        mask: Foreground mask, ``(H, W)``, float in [0, 1] or uint8 0/255.
-            Pixels above 0.5 (after normalisation) are foreground.
-
-    Returns:
-        The fMSE as a Python float; 0.0 when the mask has no foreground pixel.
-
-    Raises:
-        ValueError: If the shapes of the images and the mask do not agree.
-        TypeError: If a dtype is not supported.
-    """
-    pred_f, target_f = _prepare_pair(pred, target)
-    mask_f = _prepare_mask(mask, pred_f.shape[:2])
-    return _fmse(pred_f, target_f, mask_f > _MASK_THRESHOLD)
+    pred, target, mask = (t.detach().to("cpu", torch.float64) for t in (pred, target, mask))
+    return _scores(pred * PEAK, target * PEAK, mask)
 
 
 def image_metrics(
@@ -101,7 +109,7 @@ def image_metrics(
     Args:
         pred: Predicted image, ``(H, W, 3)``, uint8, uint16 or float in [0, 1].
         target: Reference image with the same shape as ``pred``.
-        mask: Foreground mask, ``(H, W)``, float in [0, 1] or uint8 0/255.
+        mask: Foreground mask, ``(H, W)`` or ``(H, W, 1)``, float in [0, 1] or uint8 0/255.
         size: Side length to resize to before measuring (bilinear, no rounding
             of the images; the mask is thresholded at 0.5 after resizing).
             ``None`` measures at full resolution.
@@ -117,12 +125,8 @@ def image_metrics(
     mask_f = _prepare_mask(mask, pred_f.shape[:2])
     if size is not None:
         pred_f, target_f, mask_f = _resize_all(pred_f, target_f, mask_f, size)
-    mse_value = _mse(pred_f, target_f)
-    return {
-        "mse": mse_value,
-        "psnr": _psnr_from_mse(mse_value),
-        "fmse": _fmse(pred_f, target_f, mask_f > _MASK_THRESHOLD),
-    }
+    values = _scores(_as_batch(pred_f), _as_batch(target_f), _as_batch(mask_f[:, :, None]))
+    return {key: float(value) for key, value in values.items()}
 
 
 class MetricAccumulator:
@@ -195,9 +199,9 @@ def _to_float255(image: np.ndarray) -> np.ndarray:
     if image.dtype == np.uint8:
         return image.astype(np.float64)
     if image.dtype == np.uint16:
-        return image.astype(np.float64) * (_PEAK / 65535.0)
+        return image.astype(np.float64) * (PEAK / 65535.0)
     if np.issubdtype(image.dtype, np.floating):
-        return image.astype(np.float64) * _PEAK
+        return image.astype(np.float64) * PEAK
     raise TypeError(f"unsupported image dtype {image.dtype}: use uint8, uint16 or float in [0, 1]")
 
 
@@ -233,17 +237,13 @@ def _resize(array: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(array, (size, size), interpolation=cv2.INTER_LINEAR)
 
 
-def _mse(pred: np.ndarray, target: np.ndarray) -> float:
-    return float(np.mean((pred - target) ** 2))
+def _as_batch(image: np.ndarray) -> Tensor:
+    """An ``(H, W, C)`` array as a ``(1, C, H, W)`` tensor sharing its memory."""
+    return torch.from_numpy(image).permute(2, 0, 1)[None]
 
 
-def _psnr_from_mse(mse_value: float) -> float:
-    return 10.0 * math.log10(_PEAK**2 / max(mse_value, _MIN_MSE))
-
-
-def _fmse(pred: np.ndarray, target: np.ndarray, foreground: np.ndarray) -> float:
-    count = int(np.count_nonzero(foreground))
-    if count == 0:
-        return 0.0
-    squared = (pred[foreground] - target[foreground]) ** 2
-    return float(squared.sum() / (pred.shape[2] * count))
+def _scores(pred: Tensor, target: Tensor, mask: Tensor) -> dict[str, Tensor]:
+    """:func:`scores` of images already on the 0-255 scale."""
+    foreground = (mask > _MASK_THRESHOLD).to(pred.dtype)
+    mse_values = mse(pred, target)
+    return {"mse": mse_values, "psnr": psnr(mse_values), "fmse": masked_mse(pred, target, foreground)}

@@ -112,17 +112,6 @@ class HarmonizationDataset(Dataset):
     def __len__(self) -> int:
         return len(self._items)
 
-    def describe(self) -> str:
-        """One paragraph for logs: split, size, sources, masks and synthesis."""
-        sources = "; ".join(source.description for source in self.sources)
-        shapes = f"; {len(self._shapes)} silhouettes (p={self.config.shape_probability})" if self._shapes else ""
-        synthesis = self.config.synthesis
-        return (
-            f"{self.split}: {len(self):,} items at {self.config.size}x{self.config.size} from {sources}{shapes}; "
-            f"synthesis: retouch {synthesis.retouch_probability:.0%} / same-category transfer, "
-            f"median PSNR {synthesis.target_psnr:g} dB, {synthesis.strong_fraction:.0%} strong edits"
-        )
-
     def __getitem__(self, key: int | tuple[int, int]) -> dict:
         """Item ``key``: an ``(epoch, index)`` pair, or an index of epoch 0 (validation ignores the epoch)."""
         epoch, index = key if isinstance(key, tuple) else (0, key)

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from engine.dict_config import DictConfig
+from engine.metrics import masked_mse
 from trainer.style import StyleFeatures
 
 _MIN_REGION = 1e-6  # feature-map positions' worth of weight below which a region's style is zero
@@ -74,9 +75,9 @@ class LossConfig(DictConfig):
 def reconstruction_loss(pred: Tensor, real: Tensor, mask: Tensor, min_area: float) -> Tensor:
     """Foreground-normalised MSE, averaged over the batch.
 
-    Per sample: ``sum((pred - real)**2 * mask) / (C * max(sum(mask), min_area))``, i.e. the squared
-    error summed over foreground pixels and *averaged* over channels: the iHarmony4 fMSE on a
-    ``[0, 1]`` scale (times 255**2 gives fMSE) when the foreground is larger than ``min_area``.
+    Per sample, :func:`engine.metrics.masked_mse` with the area floored at ``min_area``: the
+    iHarmony4 fMSE on a ``[0, 1]`` scale (times 255**2 gives fMSE) when the foreground is larger
+    than ``min_area``.
 
     Args:
         pred: predictions.
@@ -95,10 +96,7 @@ def reconstruction_loss(pred: Tensor, real: Tensor, mask: Tensor, min_area: floa
             f"expected pred and real (B, C, H, W) and mask (B, 1, H, W), got "
             f"{tuple(pred.shape)}, {tuple(real.shape)}, {tuple(mask.shape)}"
         )
-    m = mask.float()
-    error = ((pred.float() - real.float()) ** 2 * m).sum(dim=(1, 2, 3))
-    area = m.sum(dim=(1, 2, 3)).clamp(min=max(min_area, 1e-6))
-    return (error / (area * pred.shape[1])).mean()
+    return masked_mse(pred.float(), real.float(), mask.float(), min_area).mean()
 
 
 def _check_features(features: Tensor, weights: Tensor) -> None:
@@ -143,8 +141,9 @@ def region_style(features: Tensor, weights: Tensor) -> Tensor:
     return gram / w.sum(dim=1, keepdim=True).clamp(min=_MIN_REGION)
 
 
-def cross_style(features: Tensor, fg: Tensor, bg_features: Tensor, bg: Tensor) -> Tensor:
-    """Foreground-background style cross-correlation: ``region_style(fg) @ region_style(bg)``.
+def cross_style(fg_style: Tensor, bg_style: Tensor) -> Tensor:
+    """Foreground-background style cross-correlation: the product ``fg_style @ bg_style`` of two
+    :func:`region_style` Gram matrices.
 
     The paper's "Gram between the output's foreground features and the real background's
     features" cannot pair positions (the regions are disjoint), so it is defined on region
@@ -160,22 +159,24 @@ def cross_style(features: Tensor, fg: Tensor, bg_features: Tensor, bg: Tensor) -
     foreground errors matter (``tests/trainer/test_losses.py`` checks this).
 
     Args:
-        features: foreground's feature maps (the output's, the real image's or a negative's).
-        fg: foreground weights, any size.
-        bg_features: feature maps the background's style is taken from (the real image's).
-        bg: background weights, any size.
+        fg_style: foreground styles (the output's, the real image's or the negatives').
+        bg_style: the background's style (the real image's), one per sample.
 
     Returns:
         Cross-style matrices, in float32.
 
     Shape:
-        features, bg_features ``(B, C, h, w)``; fg, bg ``(B, 1, H, W)``; output ``(B, C, C)``.
+        fg_style ``(B, C, C)`` or ``(B, K, C, C)``; bg_style ``(B, C, C)``; output as ``fg_style``.
     """
-    if features.shape != bg_features.shape:
-        raise ValueError(f"features {tuple(features.shape)} and bg_features {tuple(bg_features.shape)} differ")
-    fg_style, bg_style = region_style(features, fg), region_style(bg_features, bg)
-    with _full_precision(features):
-        return torch.bmm(fg_style, bg_style)
+    if fg_style.dim() not in (3, 4) or bg_style.dim() != 3 or fg_style.shape[-2:] != bg_style.shape[-2:]:
+        raise ValueError(
+            f"expected fg_style (B, C, C) or (B, K, C, C) and bg_style (B, C, C), got "
+            f"{tuple(fg_style.shape)} and {tuple(bg_style.shape)}"
+        )
+    if fg_style.dim() == 4:
+        bg_style = bg_style.unsqueeze(1)  # shared by the K negatives of a sample
+    with _full_precision(fg_style):
+        return fg_style.float() @ bg_style.float()
 
 
 def contrastive_ratio(anchor: Tensor, positive: Tensor, negatives: Tensor, eps: float) -> Tensor:
@@ -274,7 +275,8 @@ class SCSCoLoss(nn.Module):
         with _full_precision(m):
             for g_a, g_p, g_n, g_b in zip(anchors, positives, negative_styles, backgrounds):
                 self_terms.append(contrastive_ratio(g_a, g_p, g_n, eps))
-                consistency_terms.append(contrastive_ratio(g_a @ g_b, g_p @ g_b, g_n @ g_b.unsqueeze(1), eps))
+                crossed = cross_style(g_a, g_b), cross_style(g_p, g_b), cross_style(g_n, g_b)
+                consistency_terms.append(contrastive_ratio(*crossed, eps))
         return torch.stack(self_terms).mean(), torch.stack(consistency_terms).mean()
 
     @torch.no_grad()

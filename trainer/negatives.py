@@ -10,10 +10,10 @@ reference is another sample, chosen at random), with a mix of methods; every sam
 share of each method (``NegativeConfig.method_weights``), with fresh references and parameters:
 
 - **Lab transfer**: the foreground's Lab mean and spread moved toward those of the reference's
-  foreground or background (Reinhard-style, as :func:`engine.classical.lab_transfer_mapping`);
+  foreground or background (:func:`engine.color_transfer.stats_transfer`, part of the way);
 - **histogram matching**: per-channel tone curves that give the foreground the histogram of the
-  reference's foreground or background, built from quantiles of a small copy of each image and
-  applied as 256-entry look-up tables;
+  reference's foreground or background, built from quantiles of a small copy of each image
+  (:func:`engine.color_transfer.sample_quantiles`, :func:`engine.color_transfer.matching_curves`);
 - **jitter**: white balance (temperature and tint), exposure, saturation, hue and gamma.
 
 With a batch of one there is no other image, and every re-colouring is jitter. A re-colouring
@@ -31,12 +31,18 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from engine.classical import MAX_SCALE, MIN_SCALE, weighted_stats
-from engine.color import lab_to_rgb, rgb_to_lab
 from engine.dict_config import DictConfig
+from engine.color import rgb_to_lab
+from engine.color_transfer import (
+    apply_curves,
+    apply_stats_transfer,
+    matching_curves,
+    sample_quantiles,
+    stats_transfer,
+    weighted_stats,
+)
 
 _MIN_REGION = 1.0  # pixels' worth of mask below which a region counts as empty
-_LUT_SIZE = 256
 _CHECK_STRIDE = 4  # the foreground change is measured on every 4th pixel along each axis
 # RGB <-> YIQ: hue rotation and saturation act on the chroma plane (I, Q).
 _RGB_TO_YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.595716, -0.274453, -0.321263], [0.211456, -0.522591, 0.311135]])
@@ -193,65 +199,24 @@ def _pick(use_fg: Tensor, fg: Tensor, bg: Tensor, reference: Tensor) -> Tensor:
 
 
 def _lab_transfer(rgb: Tensor, m: Tensor, reference: Tensor, use_fg: Tensor, strength: Tensor) -> Tensor:
-    """Reinhard transfer of each foreground toward its references' regions, ``(B, n, 3, H, W)``."""
+    """Lab statistics transfer of each foreground toward its references' regions, ``(B, n, 3, H, W)``."""
     lab = rgb_to_lab(rgb)
     fg_mean, fg_std, _ = weighted_stats(lab, _region_or_whole(m))
     bg_mean, bg_std, _ = weighted_stats(lab, _region_or_whole(1 - m))
     ref_mean, ref_std = _pick(use_fg, fg_mean, bg_mean, reference), _pick(use_fg, fg_std, bg_std, reference)
-    alpha = strength[..., None]
-    src_mean = fg_mean[:, None]
-    scale = (ref_std / fg_std[:, None].clamp(min=1e-3)).clamp(MIN_SCALE, MAX_SCALE) ** alpha
-    shift = src_mean + alpha * (ref_mean - src_mean) - scale * src_mean
-    return lab_to_rgb(lab[:, None] * scale[..., None, None] + shift[..., None, None])
-
-
-def _cdf(values: Tensor, weights: Tensor) -> tuple[Tensor, Tensor]:
-    """Sorted values and their weighted mid-point CDF, both ``(B, 3, P)``."""
-    weights = _region_or_whole(weights).expand_as(values)
-    sorted_values, order = values.sort(dim=-1)
-    w = weights.gather(-1, order)
-    cdf = (w.cumsum(-1) - 0.5 * w) / w.sum(-1, keepdim=True).clamp(min=1e-6)
-    return sorted_values, cdf
-
-
-def _interp(x: Tensor, xp: Tensor, fp: Tensor) -> Tensor:
-    """Batched ``numpy.interp`` along the last axis; ``xp`` non-decreasing, ends held constant."""
-    x = x.expand(*xp.shape[:-1], x.shape[-1]).contiguous()
-    idx = torch.searchsorted(xp.contiguous(), x, right=True).clamp(1, xp.shape[-1] - 1)
-    x0, x1 = xp.gather(-1, idx - 1), xp.gather(-1, idx)
-    f0, f1 = fp.gather(-1, idx - 1), fp.gather(-1, idx)
-    t = ((x - x0) / (x1 - x0).clamp(min=1e-12)).clamp(0, 1)
-    return f0 + t * (f1 - f0)
-
-
-def _apply_lut(rgb: Tensor, lut: Tensor) -> Tensor:
-    """Per-channel tone curves sampled uniformly on ``[0, 1]``, interpolated linearly.
-
-    Shape:
-        rgb ``(B, 1 or n, 3, H, W)``; lut ``(B, n, 3, L)``; output ``(B, n, 3, H, W)``.
-    """
-    levels = lut.shape[-1]
-    pos = rgb.flatten(3).clamp(0, 1) * (levels - 1)
-    i0 = pos.floor().clamp(max=levels - 2)
-    frac = pos - i0
-    i0 = i0.long().expand(*lut.shape[:-1], -1)
-    low, high = lut.gather(-1, i0), lut.gather(-1, i0 + 1)
-    return torch.lerp(low, high, frac).view(*lut.shape[:-1], *rgb.shape[-2:])
+    scale, shift = stats_transfer(fg_mean[:, None], fg_std[:, None], ref_mean, ref_std, strength[..., None])
+    return apply_stats_transfer(lab[:, None], scale, shift)
 
 
 def _histogram_match(
     rgb: Tensor, small: Tensor, small_m: Tensor, reference: Tensor, use_fg: Tensor, strength: Tensor
 ) -> Tensor:
     """Per-channel histogram matching of each foreground to its references' regions, ``(B, n, 3, H, W)``."""
-    fg_sorted, fg_cdf = _cdf(small, small_m)
-    bg_sorted, bg_cdf = _cdf(small, 1 - small_m)
-    ref_sorted = _pick(use_fg, fg_sorted, bg_sorted, reference)  # (B, n, 3, P)
-    ref_cdf = _pick(use_fg, fg_cdf, bg_cdf, reference)
-    grid = torch.linspace(0, 1, _LUT_SIZE, device=rgb.device).expand(*fg_sorted.shape[:2], _LUT_SIZE)
-    quantile = _interp(grid, fg_sorted, fg_cdf)  # (B, 3, L): where each level sits in the foreground
-    matched = _interp(quantile[:, None], ref_cdf, ref_sorted)  # (B, n, 3, L)
-    lut = torch.lerp(grid[:, None], matched, strength[..., None, None])
-    return _apply_lut(rgb[:, None], lut)
+    fg_values, fg_cdf = sample_quantiles(small, _region_or_whole(small_m))
+    bg_values, bg_cdf = sample_quantiles(small, _region_or_whole(1 - small_m))
+    ref = _pick(use_fg, fg_values, bg_values, reference), _pick(use_fg, fg_cdf, bg_cdf, reference)  # (B, n, 3, P)
+    curves = matching_curves((fg_values[:, None], fg_cdf[:, None]), ref, strength)
+    return apply_curves(rgb[:, None], curves)
 
 
 def _jitter_parameters(b: int, n: int, generator: torch.Generator | None, device: torch.device) -> dict[str, Tensor]:

@@ -14,7 +14,6 @@ Only the convolutional layers up to the last style layer are kept.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from pathlib import Path
@@ -160,15 +159,6 @@ def load_style_features(
     else:
         model = _from_file(Path(name), layers)
     return model.to(device)
-
-
-def weights_fingerprint(model: StyleFeatures) -> str:
-    """Short SHA-256 of the network's weights (for logs and checkpoint metadata)."""
-    digest = hashlib.sha256()
-    for key, tensor in sorted(model.state_dict().items()):
-        digest.update(key.encode())
-        digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
-    return digest.hexdigest()[:16]
 
 
 def _imagenet_url() -> str:

@@ -22,12 +22,20 @@ from statistics import NormalDist
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
-from engine.classical import MAX_SCALE, MIN_SCALE, weighted_stats
-from engine.color import lab_to_rgb, linear_to_srgb, rgb_to_lab, srgb_to_linear
 from engine.dict_config import DictConfig
+from engine.color import linear_to_srgb, rgb_to_lab, srgb_to_linear
+from engine.color_transfer import (
+    apply_curves,
+    apply_stats_transfer,
+    level_histogram,
+    matching_curves,
+    stats_transfer,
+    weighted_stats,
+)
+from engine.metrics import PEAK, masked_mse, psnr_to_mse
 
-_PEAK = 255.0**2
 _MAIN_SPREAD_DB = 3.5  # standard deviation of the main PSNR component
 _STRONG_RANGE_DB = (14.0, 22.0)
 _MAIN_FMSE_CAP = 3000.0  # foreground MSE caps keep tiny regions from absurd recolourings
@@ -196,18 +204,6 @@ def synthesize(
     return composite
 
 
-def foreground_mse(composite: torch.Tensor, real: torch.Tensor, mask: torch.Tensor) -> float:
-    """Mask-weighted MSE on the 0-255 scale (iHarmony4's fMSE for a binary mask).
-
-    Shape:
-        composite, real: ``(3, H, W)``; mask: ``(1, H, W)``.
-    """
-    weight = float(mask.sum())
-    if weight <= 0:
-        return 0.0
-    return float((mask * (composite - real) ** 2).sum()) * _PEAK / (3.0 * weight)
-
-
 def _check_image(image: torch.Tensor, name: str) -> None:
     if image.dim() != 3 or image.shape[0] != 3:
         raise ValueError(f"{name} must have shape (3, H, W), got {tuple(image.shape)}")
@@ -246,7 +242,7 @@ def _draw_target(config: SynthesisConfig, area: float, rng: np.random.Generator)
         psnr = rng.uniform(*_STRONG_RANGE_DB)
     else:
         psnr = rng.normal(_main_centre(config), _MAIN_SPREAD_DB)
-    mse = _PEAK * 10.0 ** (-psnr / 10.0)
+    mse = psnr_to_mse(psnr)
     cap = _STRONG_FMSE_CAP if strong else _MAIN_FMSE_CAP
     floor = 1.5 * config.min_fmse
     return float(np.clip(mse / max(area, 1e-6), floor, max(cap, floor)))
@@ -294,8 +290,8 @@ def _reach_target(
 
 
 def _weighted_fmse(change: torch.Tensor, weights: torch.Tensor) -> float:
-    total = float(weights.sum())
-    return float((weights * change**2).sum()) * _PEAK / (3.0 * total) if total > 0 else 0.0
+    """Foreground MSE (0-255 scale) that pasting ``change`` with ``weights`` makes."""
+    return float(masked_mse(change[None], torch.zeros_like(change)[None], weights[None])) * PEAK**2
 
 
 def _visible_edit(region: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -337,35 +333,19 @@ def _lab_transfer(
     ref_mean, ref_std, ref_total = weighted_stats(rgb_to_lab(ref_image.float())[None], ref_mask.float()[None])
     if float(ref_total) <= 0:
         return real.clone()
-    scale = torch.ones_like(src_std) if keep_spread else (ref_std / src_std.clamp(min=1e-3)).clamp(MIN_SCALE, MAX_SCALE)
-    mapped = (lab - src_mean[:, :, None, None]) * scale[:, :, None, None] + ref_mean[:, :, None, None]
-    return lab_to_rgb(mapped)[0].to(real.dtype)
+    scale, shift = stats_transfer(src_mean, src_std, ref_mean, ref_std, keep_spread=keep_spread)
+    return apply_stats_transfer(lab, scale, shift)[0].to(real.dtype)
 
 
 def _histogram_match(
     real: torch.Tensor, mask: torch.Tensor, reference: torch.Tensor, reference_mask: torch.Tensor
 ) -> torch.Tensor:
-    """Per-channel mapping of the region's weighted histogram onto the reference region's."""
-    source = real.numpy()
-    src_weights = mask[0].numpy().ravel()
+    """Per-channel mapping of the region's weighted 8-bit histogram onto the reference region's."""
     ref_image, ref_mask = _subsample(reference, reference_mask)
-    ref_weights = ref_mask[0].numpy().ravel()
-    if ref_weights.sum() <= 0 or src_weights.sum() <= 0:
+    if float(ref_mask.sum()) <= 0 or float(mask.sum()) <= 0:
         return real.clone()
-    levels = np.arange(256, dtype=np.float64)
-    out = np.empty_like(source)
-    for c in range(3):
-        src_cdf = _cdf(source[c].ravel(), src_weights)
-        ref_cdf = _cdf(ref_image[c].numpy().ravel(), ref_weights)
-        lut = np.interp(src_cdf, ref_cdf, levels)
-        lut = np.convolve(np.pad(lut, 2, mode="edge"), np.full(5, 0.2), mode="valid")  # tame jagged LUTs
-        out[c] = np.interp(source[c] * 255.0, levels, lut) / 255.0
-    return torch.from_numpy(np.clip(out, 0.0, 1.0)).to(real.dtype)
-
-
-def _cdf(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Weighted CDF at the centre of each of 256 levels (strictly increasing, for ``np.interp``)."""
-    bins = np.clip(np.rint(values * 255.0), 0, 255).astype(np.int64)
-    hist = np.bincount(bins, weights=weights, minlength=256) + 1e-6
-    cdf = np.cumsum(hist) - 0.5 * hist
-    return cdf / cdf[-1]
+    source = level_histogram(real.reshape(1, 3, -1), mask.reshape(1, 1, -1))
+    target = level_histogram(ref_image.reshape(1, 3, -1), ref_mask.reshape(1, 1, -1))
+    curves = F.pad(matching_curves(source, target), (2, 2), mode="replicate")
+    curves = F.avg_pool1d(curves, 5, stride=1)  # a 5-level moving average tames jagged curves
+    return apply_curves(real[None], curves)[0].clamp(0.0, 1.0).to(real.dtype)

@@ -8,15 +8,15 @@ import numpy as np
 import torch
 
 from engine.imageio import from_float, write_png
-from engine.metrics import MetricAccumulator, image_metrics
+from engine.metrics import MetricAccumulator, scores
 from engine.model.generator import SCSCoGenerator
 
 PREVIEW_ROWS = 4
 
 
 def _to_images(batch: torch.Tensor) -> np.ndarray:
-    """``(B, C, H, W)`` tensor -> ``(B, H, W, C)`` float array."""
-    return batch.detach().float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
+    """``(B, C, H, W)`` tensor -> ``(B, H, W, C)`` array."""
+    return batch.permute(0, 2, 3, 1).cpu().numpy()
 
 
 def preview_grid(composite: np.ndarray, harmonized: np.ndarray, real: np.ndarray, rows: int = PREVIEW_ROWS) -> np.ndarray:
@@ -40,21 +40,21 @@ def validate(
     """
     was_training = model.training
     model.eval()
-    scores, baseline = MetricAccumulator(), MetricAccumulator()
+    model_scores, baseline = MetricAccumulator(), MetricAccumulator()
     preview: tuple[np.ndarray, ...] | None = None
     for batch in batches:
         composite, mask, real = (batch[k].to(device) for k in ("composite", "mask", "real"))
         harmonized = model(composite, mask)["harmonized"]
-        images = [_to_images(t) for t in (composite, harmonized, real)]
-        masks = mask[:, 0].float().cpu().numpy()
-        for i in range(len(masks)):
-            name = str(int(batch["index"][i]))
-            scores.add(name, image_metrics(images[1][i], images[2][i], masks[i], size=None))
-            baseline.add(name, image_metrics(images[0][i], images[2][i], masks[i], size=None))
+        composite, harmonized, real = (t.detach().float().clamp(0, 1) for t in (composite, harmonized, real))
+        names = [str(int(i)) for i in batch["index"]]
+        for accumulator, pred in ((model_scores, harmonized), (baseline, composite)):
+            values = scores(pred, real, mask)
+            for i, name in enumerate(names):
+                accumulator.add(name, {key: float(v[i]) for key, v in values.items()})
         if preview is None:
-            preview = tuple(images)
+            preview = tuple(_to_images(t) for t in (composite, harmonized, real))
     model.train(was_training)
     if preview is not None and preview_path is not None:
         preview_path.parent.mkdir(parents=True, exist_ok=True)
         write_png(preview_path, preview_grid(*preview))
-    return scores.means(), baseline.means()
+    return model_scores.means(), baseline.means()

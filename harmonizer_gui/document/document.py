@@ -18,7 +18,7 @@ from engine.pipeline import Box
 from harmonizer_gui.document.compose import LayerTransform, default_placement
 from harmonizer_gui.document.render import Scene, to_display8
 
-HINT_NONE, HINT_FOREGROUND, HINT_BACKGROUND = 0, 1, 2
+HINT_FOREGROUND, HINT_BACKGROUND = 1, 2  # GrabCut marks; 0 is unmarked
 
 
 def initial_mask(image: LoadedImage) -> np.ndarray:

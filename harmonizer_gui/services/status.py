@@ -50,10 +50,6 @@ class StatusPanel:
             self._busy_reasons[reason] = text
         self._refresh_busy()
 
-    @property
-    def is_busy(self) -> bool:
-        return bool(self._busy_reasons)
-
     def _refresh_busy(self) -> None:
         texts = list(self._busy_reasons.values())
         self.busy.setVisible(bool(texts))

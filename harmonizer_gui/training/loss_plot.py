@@ -67,9 +67,6 @@ class LossPlot(QWidget):
             points.clear()
         self.update()
 
-    def point_count(self, key: str = "total") -> int:
-        return len(self._points[key])
-
     @property
     def log_scale(self) -> bool:
         return self._log

@@ -72,12 +72,6 @@ class ModelMenu(QObject):
         self.checkpointAdded.emit(spec)
         return action
 
-    def model_specs(self) -> list[str]:
-        return list(self._by_spec)
-
-    def action_for(self, spec: str) -> QAction | None:
-        return self._by_spec.get(spec)
-
     def set_current(self, spec: str) -> None:
         """Check the menu entry of the model in use, adding a checkpoint entry when needed."""
         action = self._by_spec.get(spec) or (self.add_model(spec) if spec not in BUILT_IN_MODELS else None)
@@ -87,9 +81,6 @@ class ModelMenu(QObject):
     def set_device(self, name: str) -> None:
         for action in self._devices.actions():
             action.setChecked(action.data() == name)
-
-    def device_names(self) -> list[str]:
-        return [action.data() for action in self._devices.actions()]
 
     def _choose_checkpoint(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self._parent, "Open Checkpoint", self.checkpoint_folder, CHECKPOINT_FILTER)

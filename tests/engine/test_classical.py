@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import torch
 
-from engine.classical import MAX_SCALE, classical_harmonize, lab_transfer_mapping
+from engine.classical import lab_transfer_mapping
 from engine.color import rgb_to_lab
+from engine.color_transfer import MAX_SCALE
+from tests.engine.conftest import classical_harmonize
 
 
 def _scene(tint: tuple[float, float, float]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

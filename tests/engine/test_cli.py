@@ -1,4 +1,4 @@
-"""Tests for the command line (``python main.py harmonize|evaluate``), through ``main.main``."""
+"""Tests for the command line (``harmonize`` and ``evaluate``), through the program's ``main``."""
 from __future__ import annotations
 
 import json
@@ -14,7 +14,7 @@ import torch
 import engine.harmonizer
 from engine.checkpoint import save_checkpoint
 from engine.model.generator import GeneratorConfig, SCSCoGenerator
-from main import main
+from harmonizer_cli.program import main
 
 HEIGHT, WIDTH = 48, 64
 BACKGROUND_COLOUR = (110.0, 140.0, 110.0)  # grey-green

@@ -3,9 +3,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.classical import classical_harmonize
 from engine.mapping import ColourMapping
 from engine.model.generator import GeneratorConfig, SCSCoGenerator
+from tests.engine.conftest import classical_harmonize
 
 TINY = dict(width=4, max_width=8, depth=3, working_size=32, grid=8, bain_key_dim=4, bain_pool=4)
 

@@ -5,17 +5,31 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from engine.metrics import (
     EVAL_SIZE,
     MetricAccumulator,
-    fmse,
     image_metrics,
-    mse,
+    masked_mse,
     psnr,
+    psnr_to_mse,
+    scores,
 )
 
 _IDENTICAL_PSNR = 10 * math.log10(255.0**2 / 1e-10)
+
+
+def _mse(pred: np.ndarray, target: np.ndarray) -> float:
+    return image_metrics(pred, target, np.zeros(pred.shape[:2]), size=None)["mse"]
+
+
+def _psnr(pred: np.ndarray, target: np.ndarray) -> float:
+    return image_metrics(pred, target, np.zeros(pred.shape[:2]), size=None)["psnr"]
+
+
+def _fmse(pred: np.ndarray, target: np.ndarray, mask: np.ndarray) -> float:
+    return image_metrics(pred, target, mask, size=None)["fmse"]
 
 
 def _one_pixel_pair() -> tuple[np.ndarray, np.ndarray]:
@@ -43,9 +57,9 @@ def test_hand_computed_one_pixel_difference() -> None:
     mask = np.zeros((2, 2), dtype=np.float32)
     mask[0, 0] = 1.0
 
-    assert mse(pred, target) == pytest.approx(100 / 12)
-    assert psnr(pred, target) == pytest.approx(10 * math.log10(65025 * 12 / 100))
-    assert fmse(pred, target, mask) == pytest.approx(100 / 3)
+    assert _mse(pred, target) == pytest.approx(100 / 12)
+    assert _psnr(pred, target) == pytest.approx(10 * math.log10(65025 * 12 / 100))
+    assert _fmse(pred, target, mask) == pytest.approx(100 / 3)
 
 
 def test_fmse_ignores_error_outside_the_mask() -> None:
@@ -53,40 +67,40 @@ def test_fmse_ignores_error_outside_the_mask() -> None:
     mask = np.zeros((2, 2), dtype=np.float32)
     mask[1, :] = 1.0
 
-    assert fmse(pred, target, mask) == 0.0
+    assert _fmse(pred, target, mask) == 0.0
 
 
 def test_fmse_divides_by_foreground_pixel_count() -> None:
     pred, target = _one_pixel_pair()
     mask = np.ones((2, 2), dtype=np.float32)
 
-    assert fmse(pred, target, mask) == pytest.approx(100 / (3 * 4))
+    assert _fmse(pred, target, mask) == pytest.approx(100 / (3 * 4))
 
 
 def test_identical_images() -> None:
     image = np.random.default_rng(1).integers(0, 256, size=(5, 4, 3), dtype=np.uint8)
     mask = np.ones((5, 4), dtype=np.float32)
 
-    assert mse(image, image) == 0.0
-    value = psnr(image, image)
+    assert _mse(image, image) == 0.0
+    value = _psnr(image, image)
     assert math.isfinite(value)
     assert value == pytest.approx(_IDENTICAL_PSNR)
     assert value > 100
-    assert fmse(image, image, mask) == 0.0
+    assert _fmse(image, image, mask) == 0.0
 
 
 def test_empty_mask_gives_zero_fmse() -> None:
     pred, target = _one_pixel_pair()
 
-    assert fmse(pred, target, np.zeros((2, 2), dtype=np.float32)) == 0.0
-    assert fmse(pred, target, np.zeros((2, 2), dtype=np.uint8)) == 0.0
+    assert _fmse(pred, target, np.zeros((2, 2), dtype=np.float32)) == 0.0
+    assert _fmse(pred, target, np.zeros((2, 2), dtype=np.uint8)) == 0.0
 
 
 def test_mask_threshold_is_strictly_above_half() -> None:
     pred, target = _one_pixel_pair()
 
-    assert fmse(pred, target, np.full((2, 2), 0.5)) == 0.0
-    assert fmse(pred, target, np.full((2, 2), 0.51)) == pytest.approx(100 / 12)
+    assert _fmse(pred, target, np.full((2, 2), 0.5)) == 0.0
+    assert _fmse(pred, target, np.full((2, 2), 0.51)) == pytest.approx(100 / 12)
 
 
 def test_uint8_mask_is_normalised() -> None:
@@ -94,7 +108,7 @@ def test_uint8_mask_is_normalised() -> None:
     mask = np.zeros((2, 2), dtype=np.uint8)
     mask[0, 0] = 255
 
-    assert fmse(pred, target, mask) == pytest.approx(100 / 3)
+    assert _fmse(pred, target, mask) == pytest.approx(100 / 3)
 
 
 def test_mask_with_trailing_channel_axis_is_accepted() -> None:
@@ -102,7 +116,7 @@ def test_mask_with_trailing_channel_axis_is_accepted() -> None:
     mask = np.zeros((2, 2, 1), dtype=np.uint8)
     mask[0, 0, 0] = 255
 
-    assert fmse(pred, target, mask) == pytest.approx(100 / 3)
+    assert _fmse(pred, target, mask) == pytest.approx(100 / 3)
 
 
 def test_uint8_and_float_inputs_agree() -> None:
@@ -125,7 +139,7 @@ def test_uint8_and_float_inputs_agree() -> None:
 def test_mixed_dtypes_are_each_converted() -> None:
     pred, target = _one_pixel_pair()
 
-    assert mse(pred, target.astype(np.float64) / 255) == pytest.approx(100 / 12)
+    assert _mse(pred, target.astype(np.float64) / 255) == pytest.approx(100 / 12)
 
 
 def test_uint16_is_rescaled_to_255_scale() -> None:
@@ -136,17 +150,17 @@ def test_uint16_is_rescaled_to_255_scale() -> None:
     mask = np.zeros((2, 2), dtype=np.float32)
     mask[0, 0] = 1.0
 
-    assert mse(pred16, target16) == pytest.approx(100 / 12)
-    assert psnr(pred16, target16) == pytest.approx(psnr(pred, target))
-    assert fmse(pred16, target16, mask) == pytest.approx(100 / 3)
+    assert _mse(pred16, target16) == pytest.approx(100 / 12)
+    assert _psnr(pred16, target16) == pytest.approx(_psnr(pred, target))
+    assert _fmse(pred16, target16, mask) == pytest.approx(100 / 3)
 
 
 def test_uint16_full_range() -> None:
     black = np.zeros((1, 1, 3), dtype=np.uint16)
     white = np.full((1, 1, 3), 65535, dtype=np.uint16)
 
-    assert mse(white, black) == pytest.approx(255.0**2)
-    assert psnr(white, black) == pytest.approx(0.0)
+    assert _mse(white, black) == pytest.approx(255.0**2)
+    assert _psnr(white, black) == pytest.approx(0.0)
 
 
 def test_shape_mismatch_quotes_both_shapes() -> None:
@@ -154,7 +168,7 @@ def test_shape_mismatch_quotes_both_shapes() -> None:
     b = np.zeros((2, 3, 3), dtype=np.uint8)
 
     with pytest.raises(ValueError, match=r"\(2, 2, 3\).*\(2, 3, 3\)"):
-        mse(a, b)
+        _mse(a, b)
     with pytest.raises(ValueError, match=r"\(2, 2, 3\).*\(2, 3, 3\)"):
         image_metrics(a, b, np.zeros((2, 2)))
 
@@ -163,21 +177,21 @@ def test_mask_shape_mismatch() -> None:
     pred, target = _one_pixel_pair()
 
     with pytest.raises(ValueError, match=r"\(3, 2\).*\(2, 2\)"):
-        fmse(pred, target, np.zeros((3, 2)))
+        _fmse(pred, target, np.zeros((3, 2)))
 
 
 def test_non_rgb_shape_is_rejected() -> None:
     gray = np.zeros((2, 2), dtype=np.uint8)
 
     with pytest.raises(ValueError, match="H, W, 3"):
-        mse(gray, gray)
+        _mse(gray, gray)
 
 
 def test_unsupported_dtype_is_rejected() -> None:
     image = np.zeros((2, 2, 3), dtype=np.int32)
 
     with pytest.raises(TypeError, match="int32"):
-        mse(image, image)
+        _mse(image, image)
 
 
 def test_image_metrics_keys_and_full_resolution_values() -> None:
@@ -314,3 +328,37 @@ def test_accumulator_rejects_inconsistent_keys() -> None:
     with pytest.raises(ValueError, match="'b'"):
         acc.add("b", {"mse": 1.0})
     assert len(acc) == 1
+
+
+def test_masked_mse_weights_soft_masks_and_floors_the_area() -> None:
+    pred, target = torch.zeros(2, 3, 2, 2), torch.zeros(2, 3, 2, 2)
+    pred[:, :, 0, 0] = 1.0
+    mask = torch.zeros(2, 1, 2, 2)
+    mask[0, :, 0, :] = 1.0  # the erring pixel and a correct one
+    mask[1, :, 0, 0] = 0.5  # half of the erring pixel
+    assert torch.allclose(masked_mse(pred, target, mask), torch.tensor([3 / (3 * 2), 1.5 / (3 * 0.5)]))
+    assert torch.allclose(masked_mse(pred, target, mask, min_area=3.0), torch.tensor([3 / 9, 1.5 / 9]))
+
+
+def test_masked_mse_of_an_empty_mask_is_zero_with_finite_gradients() -> None:
+    pred = torch.rand(1, 3, 4, 4, requires_grad=True)
+    value = masked_mse(pred, torch.zeros(1, 3, 4, 4), torch.zeros(1, 1, 4, 4))
+    value.sum().backward()
+    assert value.item() == 0.0 and torch.equal(pred.grad, torch.zeros_like(pred))
+
+
+def test_batched_scores_match_the_per_image_protocol() -> None:
+    rng = np.random.default_rng(4)
+    real = rng.integers(0, 256, size=(2, 6, 7, 3), dtype=np.uint8)
+    pred = np.clip(real.astype(int) + rng.integers(-20, 21, size=real.shape), 0, 255).astype(np.uint8)
+    mask = rng.random((2, 6, 7)).astype(np.float32)
+    as_tensor = lambda a: torch.from_numpy(a).permute(0, 3, 1, 2).float() / 255  # noqa: E731
+    batched = scores(as_tensor(pred), as_tensor(real), torch.from_numpy(mask)[:, None])
+    for i in range(2):
+        single = image_metrics(pred[i], real[i], mask[i], size=None)
+        for key, value in single.items():
+            assert batched[key][i].item() == pytest.approx(value, rel=1e-6), key
+
+
+def test_psnr_to_mse_inverts_psnr() -> None:
+    assert psnr(torch.tensor([psnr_to_mse(31.5)], dtype=torch.float64)).item() == pytest.approx(31.5)

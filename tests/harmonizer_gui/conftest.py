@@ -13,10 +13,11 @@ import cv2
 import numpy as np
 import pytest
 from PySide6.QtCore import QEvent, QMimeData, QPoint, QPointF, QSettings, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QMouseEvent
-from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
+from PySide6.QtGui import QAction, QDragEnterEvent, QDragMoveEvent, QDropEvent, QMouseEvent
+from PySide6.QtWidgets import QApplication, QFileDialog, QMenu, QMessageBox
 
 from engine.data_location import data_root
+from harmonizer_gui.training.loss_plot import LossPlot
 from harmonizer_gui.window.main_window import MainWindow
 from harmonizer_gui.services.settings import Settings
 
@@ -53,6 +54,22 @@ def read_png(path: Path) -> np.ndarray:
     pixels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     assert pixels is not None, path
     return pixels[:, :, ::-1] if pixels.ndim == 3 else pixels
+
+
+def model_entries(window: MainWindow) -> dict[str, QAction]:
+    """The Model menu's model entries by what they choose (``default``, ``classical``, checkpoint paths), in menu order."""
+    return {action.data(): action for action in window.menus["model"].actions() if action.isCheckable()}
+
+
+def device_names(window: MainWindow) -> list[str]:
+    """The devices the Model menu's Device submenu offers."""
+    (devices,) = window.menus["model"].findChildren(QMenu)
+    return [action.data() for action in devices.actions()]
+
+
+def point_count(plot: LossPlot, key: str = "total") -> int:
+    """How many points the loss plot holds for one series."""
+    return len(plot._points[key])
 
 
 @dataclass

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-import main
 from engine.checkpoint import read_checkpoint
 from engine.harmonizer import DEFAULT_CHECKPOINT
 from engine.model.generator import GeneratorConfig
 from engine.training_protocol import held_out_count
+from harmonizer_cli import program
 from trainer.cli import SETTINGS, config_from_args
 from trainer.config import TrainConfig
 from trainer.dataset import DataConfig
@@ -21,7 +21,7 @@ from trainer.synthesis import SynthesisConfig
 
 
 def _config(*argv: str) -> TrainConfig:
-    return config_from_args(main.build_parser("train").parse_args(["train", "--data", "photos", "--out", "run", *argv]))
+    return config_from_args(program.build_parser("train").parse_args(["train", "--data", "photos", "--out", "run", *argv]))
 
 
 def test_the_command_lines_defaults_are_the_configurations() -> None:

@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-import main
 from engine.iharmony import find_triplets
+from harmonizer_cli import program
 from tests.trainer.conftest import make_photo_folder
 from trainer.devset import PARTS
 
@@ -58,7 +58,7 @@ def data(tmp_path: Path) -> Path:
 
 
 def _make(data: Path, out: Path) -> Path:
-    assert main.main(["devset", str(out), "--data", str(data), "--long-side", "200"]) == 0
+    assert program.main(["devset", str(out), "--data", str(data), "--long-side", "200"]) == 0
     return out
 
 
@@ -77,20 +77,20 @@ def test_devset_is_regenerated_identically_and_evaluates(data: Path, tmp_path: P
             assert change == 0 if part == "identity" else change > 1
     assert max(cv2.imread(str(find_triplets(first / "highres")[0].composite)).shape[:2]) == 200
     capsys.readouterr()
-    assert main.main(["evaluate", str(first / "labelme"), "--model", "classical"]) == 0
+    assert program.main(["evaluate", str(first / "labelme"), "--model", "classical"]) == 0
     assert "composite@256" in capsys.readouterr().out
 
 
 def test_identity_part_holds_out_photos_of_every_source(data: Path, tmp_path: Path) -> None:
     out = tmp_path / "dev"
-    assert main.main(["devset", str(out), "--data", str(data), "--part", "identity"]) == 0
+    assert program.main(["devset", str(out), "--data", str(data), "--part", "identity"]) == 0
     names = [t.name for t in find_triplets(out / "identity")]
     assert {n.split("-")[0] for n in names} == {"labelme_regions", "street", "horses"}
     assert not (out / "labelme").exists()
 
 
 def test_missing_data_is_a_clear_error_not_a_traceback(tmp_path: Path, capsys) -> None:
-    code = main.main(["devset", str(tmp_path / "dev"), "--data", str(tmp_path / "nowhere")])
+    code = program.main(["devset", str(tmp_path / "dev"), "--data", str(tmp_path / "nowhere")])
     assert code == 2
     message = capsys.readouterr().err
     assert "labelme_regions not found" in message and "HARMONIZER_DATA" in message

@@ -82,7 +82,12 @@ def test_cross_style_is_the_product_of_foreground_and_background_grams() -> None
     top = torch.tensor([[[[1.0, 1.0], [0.0, 0.0]]]])
     g_fg = torch.tensor([[0.5, 0.0], [0.0, 2.0]])
     g_bg = (torch.tensor([[9.0, 3.0], [3.0, 1.0]]) + torch.tensor([[25.0, 25.0], [25.0, 25.0]])) / 2
-    assert torch.allclose(cross_style(_features(), top, _features(), 1 - top), (g_fg @ g_bg)[None])
+    fg_style, bg_style = region_style(_features(), top), region_style(_features(), 1 - top)
+    assert torch.allclose(cross_style(fg_style, bg_style), (g_fg @ g_bg)[None])
+    negatives = torch.stack((fg_style, 2 * fg_style), dim=1)  # (B, K, C, C): each sees the sample's background
+    assert torch.allclose(cross_style(negatives, bg_style), torch.stack((g_fg @ g_bg, 2 * g_fg @ g_bg))[None])
+    with pytest.raises(ValueError, match=r"\(1, 2, 2\).*\(1, 3, 3\)"):
+        cross_style(fg_style, torch.zeros(1, 3, 3))
 
 
 def test_consistency_depends_on_the_background_unlike_an_outer_product() -> None:
@@ -202,7 +207,7 @@ def test_style_statistics_stay_in_float32_under_autocast(style: StyleFeatures) -
     big = torch.full((1, 4, 2, 2), 300.0)  # Gram entries 9e4: beyond float16
     with torch.autocast("cpu", dtype=torch.bfloat16):
         gram = region_style(big, torch.ones(1, 1, 2, 2))
-        cross = cross_style(big, torch.ones(1, 1, 2, 2), big, torch.ones(1, 1, 2, 2))
+        cross = cross_style(gram, gram)
         mixed = loss(composite, real, mask, negatives)
     assert gram.dtype == torch.float32 and torch.equal(gram, torch.full((1, 4, 4), 9e4))
     assert cross.dtype == torch.float32 and torch.equal(cross, torch.full((1, 4, 4), 4 * 9e4**2))

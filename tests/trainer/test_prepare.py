@@ -9,13 +9,13 @@ import cv2
 import numpy as np
 import pytest
 
-import main
 from engine.imageio import read_image, read_mask
+from harmonizer_cli import program
+from tests.trainer.conftest import TINY_RUN
 from trainer.photo_cache import MARGIN
 from trainer.prepare import prepare
 from trainer.prepared import INDEX, expand_data, read_index
 from trainer.sources import DataError, DataSource, discover
-from tests.trainer.conftest import TINY_RUN
 
 SIZE = 64  # photos' shorter sides become SIZE * MARGIN = 80 px
 SHAPES = [(120, 200), (200, 96), (64, 64), (150, 150), (90, 180), (160, 100)]  # (H, W)
@@ -173,9 +173,9 @@ def test_a_cache_stands_for_its_sources_and_warns_when_training_is_larger(
 
 def test_a_cache_trains(sources: list[Path], tmp_path: Path) -> None:
     cache = tmp_path / "small"
-    assert main.main(["prepare", *map(str, sources[:2]), "--out", str(cache), "--size", "32"]) == 0
+    assert program.main(["prepare", *map(str, sources[:2]), "--out", str(cache), "--size", "32"]) == 0
     run = tmp_path / "run"
-    assert main.main(["train", "--data", str(cache), "--out", str(run), *TINY_RUN, "--steps", "2"]) == 0
+    assert program.main(["train", "--data", str(cache), "--out", str(run), *TINY_RUN, "--steps", "2"]) == 0
     assert (run / "last.safetensors").is_file()
 
 
@@ -193,7 +193,7 @@ def test_names_that_would_collide_are_refused(tmp_path: Path) -> None:
 
 
 def _prepare_cli(*args: str) -> int:
-    return main.main(["prepare", *args])
+    return program.main(["prepare", *args])
 
 
 def test_bad_input_exits_2_with_a_clear_message(

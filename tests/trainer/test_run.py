@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 import torch
 
-import main
 from engine.checkpoint import load_generator, read_checkpoint
 from engine.harmonizer import NetworkHarmonizer, load_harmonizer
 from engine.pipeline import harmonize_array
+from harmonizer_cli import program
 from tests.trainer.conftest import TINY_RUN
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,7 +31,7 @@ def events(run: Path) -> list[dict]:
 
 
 def train(data: Path, out: Path, *extra: str) -> int:
-    return main.main(["train", "--data", str(data), "--out", str(out), *TINY_RUN, *extra])
+    return program.main(["train", "--data", str(data), "--out", str(out), *TINY_RUN, *extra])
 
 
 def start_subprocess(data: Path, out: Path, *extra: str) -> subprocess.Popen:
@@ -119,7 +119,7 @@ def test_fine_tuning_starts_from_the_given_checkpoint(photo_folder: Path, tmp_pa
     assert train(photo_folder, tmp_path / "base", "--steps", "2") == 0
     base = tmp_path / "base" / "last.safetensors"
     without_size = [a for a in TINY_RUN if a not in ("--size", "32")]
-    assert main.main(["train", "--data", str(photo_folder), "--out", str(tmp_path / "personal"), *without_size,
+    assert program.main(["train", "--data", str(photo_folder), "--out", str(tmp_path / "personal"), *without_size,
                       "--width", "8", "--steps", "2", "--init", str(base)]) == 0
     tuned, meta = load_generator(tmp_path / "personal" / "last.safetensors")
     # The checkpoint's architecture and working size win over --width and the default --size.
@@ -159,7 +159,7 @@ def test_bad_data_and_settings_are_explained(tmp_path: Path, capsys) -> None:
     assert train(empty, tmp_path / "run", "--steps", "1") == 2
     assert str(empty) in capsys.readouterr().err
     assert train(tmp_path / "missing", tmp_path / "run", "--steps", "1") == 2
-    assert main.main(["train", "--data", str(empty), "--out", str(tmp_path / "r"), "--steps", "0"]) == 2
+    assert program.main(["train", "--data", str(empty), "--out", str(tmp_path / "r"), "--steps", "0"]) == 2
 
 
 def test_full_disk_is_reported_and_the_last_good_checkpoint_survives(

@@ -20,6 +20,7 @@ from harmonizer_gui.services.settings import Settings
 from harmonizer_gui.training.dialog import TrainingDialog
 from harmonizer_gui.training.process import Ending
 from harmonizer_gui.training.runs import new_run_folder, run_label, start_point
+from tests.harmonizer_gui.conftest import model_entries, point_count
 from tests.trainer.conftest import TINY_RUN, make_photo_folder
 
 FAKE_TRAINER = Path(__file__).with_name("fake_trainer.py")
@@ -137,7 +138,7 @@ def test_trained_models_keep_their_run_names_after_a_restart(qtbot, tmp_path: Pa
     second = MainWindow(Settings(QSettings(store, QSettings.Format.IniFormat)), model="classical", device="cpu")
     qtbot.addWidget(second)
     try:
-        assert second.model_menu.action_for(checkpoint).text() == "portraits (2025-01-02 15:30)"
+        assert model_entries(second)[checkpoint].text() == "portraits (2025-01-02 15:30)"
     finally:
         second.close()
 
@@ -149,12 +150,12 @@ def test_the_loss_plot_draws_curves_on_either_scale(qtbot) -> None:  # noqa: ANN
     empty = plot.grab().toImage()
     for step in range(1, 3001):
         plot.add(step, {"total": 1 / step, "reconstruction": 0.5 / step, "self_style": 0.3, "consistency": float("nan")})
-    assert plot.point_count() == 3000 and plot.point_count("consistency") == 0
+    assert point_count(plot) == 3000 and point_count(plot, "consistency") == 0
     for log_scale in (True, False):
         plot.set_log_scale(log_scale)
         assert plot.grab().toImage() != empty
     plot.clear()
-    assert plot.point_count() == 0
+    assert point_count(plot) == 0
     plot.add(1, {"total": 0.0})  # zero cannot be shown on a log scale; nothing breaks
     plot.grab()
 
@@ -174,16 +175,16 @@ def test_a_tiny_real_run_ends_in_a_model_that_is_used_at_once(qtbot, window, dri
     assert outcome.ending is Ending.FINISHED, outcome.message + "\n".join(outcome.log_tail)
     monitor = dialog.monitor
     assert monitor.progress.maximum() == 4 and monitor.progress.value() == 4
-    assert monitor.plot.point_count() == 4
+    assert point_count(monitor.plot) == 4
     assert "Step 4 / 4" in monitor.details.text()
     assert all(monitor.metrics.item(row, column).text() != "–" for row in range(3) for column in range(2))
     assert "Validation at step 4" in monitor.metrics_caption.text()
     assert not monitor.preview.image.isNull() and monitor.preview.pixmap() is not None
-    assert not window.status.is_busy
+    assert window.status.busy.isHidden()
     # The model is in the Model menu under the run's name, remembered, and not yet chosen.
     checkpoint = str(dialog.run_folder / "best.safetensors")
     assert outcome.checkpoint == checkpoint and checkpoint in window.settings.checkpoints()
-    assert window.model_menu.action_for(checkpoint).text().startswith("personal (")
+    assert model_entries(window)[checkpoint].text().startswith("personal (")
     assert "is in the Model menu" in monitor.phase.text()
     assert dialog.form.isEnabled() and dialog.start_button.isEnabled() and not dialog.cancel_button.isEnabled()
     assert dialog.use_button.isVisible() and dialog.use_button.isEnabled()
@@ -191,7 +192,7 @@ def test_a_tiny_real_run_ends_in_a_model_that_is_used_at_once(qtbot, window, dri
     with qtbot.waitSignal(window.modelChanged, timeout=30_000) as changed:
         qtbot.mouseClick(dialog.use_button, LEFT)
     assert changed.args[0].spec == checkpoint == window._model_info.spec
-    assert window.model_menu.action_for(checkpoint).isChecked() and window.settings.model == checkpoint
+    assert model_entries(window)[checkpoint].isChecked() and window.settings.model == checkpoint
     assert f"Model: {run_label(checkpoint)} ·" in window.status.model.text()  # the run, not "best.safetensors"
     preview = driver.wait_preview()
     assert preview.harmonized.shape == preview.composite.shape
@@ -217,8 +218,8 @@ def test_cancel_stops_a_real_run_and_keeps_its_last_checkpoint(qtbot, window, di
     assert "stopped at step" in dialog.monitor.phase.text() and "last checkpoint is kept" in dialog.monitor.phase.text()
     last = dialog.run_folder / "last.safetensors"
     assert last.is_file() and outcome.checkpoint == str(last)
-    assert str(last) in window.model_menu.model_specs()
-    assert "(last checkpoint)" in window.model_menu.action_for(str(last)).text()
+    assert str(last) in model_entries(window)
+    assert "(last checkpoint)" in model_entries(window)[str(last)].text()
     assert dialog.start_button.isEnabled() and dialog.use_button.isEnabled()
 
 
@@ -236,7 +237,7 @@ def test_an_unusable_folder_shows_the_trainers_message_and_start_works_again(qtb
     assert "holds no image" in dialog.monitor.info.text()  # the trainer's own words
     assert "holds no image" in window.status._bar.currentMessage()
     assert dialog.start_button.isEnabled() and dialog.form.isEnabled() and not dialog.use_button.isVisible()
-    assert window.model_menu.model_specs() == ["default", "classical"]
+    assert list(model_entries(window)) == ["default", "classical"]
     assert not dialog.run_folder.exists()  # a failed run leaves no empty folder behind
 
 
@@ -251,7 +252,7 @@ def test_a_crash_shows_the_traceback_and_offers_no_model(qtbot, window, tmp_path
     assert monitor.phase.text() == "Training failed."
     assert monitor.info.text() == "RuntimeError: CUDA error: an illegal memory access was encountered"
     assert monitor.log.isVisible() and "Traceback" in monitor.log.toPlainText()
-    assert monitor.plot.point_count() == 1 and not dialog.use_button.isVisible() and dialog.start_button.isEnabled()
+    assert point_count(monitor.plot) == 1 and not dialog.use_button.isVisible() and dialog.start_button.isEnabled()
 
 
 
@@ -265,7 +266,7 @@ def test_closing_the_dialog_while_training_asks_and_stops(qtbot, window, dialogs
         qtbot.keyClick(dialog, Qt.Key.Key_Escape)
         assert not dialog.isVisible()
     assert dialogs.kinds() == ["question"]
-    assert dialog.outcome.ending is Ending.STOPPED and dialog.outcome.checkpoint in window.model_menu.model_specs()
+    assert dialog.outcome.ending is Ending.STOPPED and dialog.outcome.checkpoint in model_entries(window)
     dialog = open_dialog(qtbot, window)  # the same dialog, showing how the run ended
     assert "stopped" in dialog.monitor.phase.text()
     dialog.close()  # idle: no question

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-import main
 import trainer.cli
 from engine.training_protocol import EVENTS, CheckpointEvent, ErrorEvent, ProtocolError, event_line, parse_event
+from harmonizer_cli import program
 from harmonizer_gui.training.process import Ending, JsonLines, TrainingProcess, TrainingRequest
 from tests.trainer.conftest import TINY_RUN, make_photo_folder
 
@@ -38,7 +38,7 @@ def test_undecodable_bytes_do_not_break_the_stream() -> None:
 
 def _trainer_lines(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, list[dict]]:
     """Run ``main.py train`` in this process; its exit code and the records the GUI's reader takes from stdout."""
-    code = main.main(["train", *argv, "--progress", "json"])
+    code = program.main(["train", *argv, "--progress", "json"])
     lines = JsonLines()
     records = lines.feed(capsys.readouterr().out.encode()) + lines.flush()
     assert not lines.strangers
