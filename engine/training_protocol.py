@@ -24,6 +24,7 @@ BEST_CHECKPOINT = "best.safetensors"  # the weights with the best validation fMS
 LAST_CHECKPOINT = "last.safetensors"  # everything a resumed run needs
 PROGRESS_LOG = "progress.jsonl"  # every event, one JSON line each
 PREVIEWS = "previews"  # one picture per validation, named by preview_name
+JSON_PROGRESS = "json"  # the --progress mode that writes these events on standard output
 
 
 def preview_name(step: int) -> str:

@@ -64,6 +64,7 @@ def run_command(args: argparse.Namespace) -> int:
     error's code, its message printed on standard error (and, for a command reporting progress as
     JSON lines, as an ``error`` event on standard output)."""
     from engine.exit_codes import find_failure
+    from engine.training_protocol import JSON_PROGRESS, ErrorEvent, event_line
 
     try:
         return args.run(args)
@@ -72,9 +73,7 @@ def run_command(args: argparse.Namespace) -> int:
         if failure is None:
             raise
         message = failure.message(error, args)
-        if getattr(args, "progress", None) == "json":
-            from engine.training_protocol import ErrorEvent, event_line
-
+        if getattr(args, "progress", None) == JSON_PROGRESS:
             print(event_line(ErrorEvent(message)), flush=True)
         print(f"error: {message}", file=sys.stderr)
         return failure.code

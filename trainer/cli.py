@@ -25,7 +25,7 @@ from engine.devices import DEVICE_CHOICES
 from engine.dict_config import DictConfig
 from engine.exit_codes import EXIT_FAILED, EXIT_INPUT, EXIT_OK, EXIT_STOPPED, Failure
 from engine.model.generator import BASES, HEADS, GeneratorConfig
-from engine.training_protocol import LAST_CHECKPOINT, DoneEvent, event_line
+from engine.training_protocol import JSON_PROGRESS, LAST_CHECKPOINT, DoneEvent, event_line
 from trainer.config import TrainConfig
 from trainer.dataset import DataConfig
 from trainer.loop import RunError, train
@@ -190,7 +190,7 @@ def run_train(args: argparse.Namespace) -> int:
     try:
         result = train(config, resume=args.resume, progress=args.progress)
     except KeyboardInterrupt:
-        if args.progress == "json":
+        if args.progress == JSON_PROGRESS:
             stopped = DoneEvent(step=0, stopped=True, best=None, last=None, metrics={}, replicas_identical=True)
             print(event_line(stopped), flush=True)
         print("stopped before training began; nothing was written", file=sys.stderr)

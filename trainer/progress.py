@@ -13,9 +13,9 @@ from typing import TextIO
 
 from tqdm import tqdm
 
-from engine.training_protocol import DoneEvent, Event, StartEvent, StepEvent, ValidationEvent, event_line
+from engine.training_protocol import JSON_PROGRESS, DoneEvent, Event, StartEvent, StepEvent, ValidationEvent, event_line
 
-PROGRESS_MODES = ("auto", "bar", "json", "none")
+PROGRESS_MODES = ("auto", "bar", JSON_PROGRESS, "none")
 
 
 class Reporter:
@@ -37,7 +37,7 @@ class Reporter:
         if self.log_file is not None:
             with open(self.log_file, "a", encoding="utf-8") as handle:
                 handle.write(line + "\n")
-        if self.mode == "json":
+        if self.mode == JSON_PROGRESS:
             self.stream.write(line + "\n")
             self.stream.flush()
         elif self.mode == "bar":

@@ -24,6 +24,7 @@ from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signa
 
 from engine.exit_codes import EXIT_FAILED, EXIT_INPUT, EXIT_MODEL, EXIT_OK, EXIT_STOPPED
 from engine.training_protocol import (
+    JSON_PROGRESS,
     CheckpointEvent,
     DoneEvent,
     ErrorEvent,
@@ -75,7 +76,7 @@ class TrainingRequest:
 
     def arguments(self) -> list[str]:
         args = ["--data", self.data, "--out", self.out, f"--{self.unit}", str(self.length)]
-        args += ["--batch-size", str(self.batch_size), "--device", self.device, "--progress", "json"]
+        args += ["--batch-size", str(self.batch_size), "--device", self.device, "--progress", JSON_PROGRESS]
         # Report often enough for a live plot.
         if self.validation_every is not None:
             args += ["--log-every", str(min(max(self.length // 1000, 1), 10)), "--val-every", str(self.validation_every)]
