@@ -15,8 +15,8 @@ Bases: ``adaptive`` (default) is a Lab statistics transfer whose strength and ta
 chooses per image and channel, from its features and the explicit foreground/background Lab
 statistics; it starts as the identity. ``classical`` is the fixed transfer to the background's
 statistics, ``identity`` the composite itself. A fixed classical base is badly wrong whenever a
-region's true colours differ from its surroundings' (sky, road, a red car: on the labelme
-development set it raises the composite's fMSE from 1,476 to 4,326), while on a silhouette pasted
+region's true colours differ from its surroundings' (sky, road, a red car: on the labelme part
+of the development set it does far worse than the composite itself), while on a silhouette pasted
 over a photo it is close to right; the adaptive base lets the network decide between the two
 with a handful of parameters it learns in a few hundred steps. The network also sees the
 classical result as an input (``classical_input``).
