@@ -29,13 +29,13 @@ import numpy as np
 from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer
 
 
+from engine.box import Box
 from engine.data_location import data_root
 from engine.imageio import LoadedImage, read_image
-from engine.pipeline import Box
 from harmonizer_gui.document.compose import fitted_size
 from harmonizer_gui.document.document import Document, Layer
-from harmonizer_gui.workers.harmonize import HarmonizeWorker
 from harmonizer_gui.document.render import PREVIEW_MAX_PIXELS, PreviewResult
+from harmonizer_gui.workers.harmonize import HarmonizeWorker
 
 DATA = data_root()
 TIMEOUT_MS = 120_000

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from engine import mapping_arrays
+from engine.box import Box
 from engine.harmonizer import Harmonizer
 from engine.mapping import ColourMapping, Window
 
@@ -26,24 +27,6 @@ CHUNK_PIXELS = 1 << 20  # full-resolution pixels mapped per step
 # tensors on the CPU too: a one-off command line run on a small picture stays quick.
 ARRAY_MIN_PIXELS = 1 << 16
 CONTEXT = 1.0  # background margin around a small foreground, in foreground box sizes
-
-
-@dataclass(frozen=True)
-class Box:
-    """A pixel rectangle, ``top``/``left`` inclusive, ``bottom``/``right`` exclusive."""
-
-    top: int
-    left: int
-    bottom: int
-    right: int
-
-    @property
-    def height(self) -> int:
-        return self.bottom - self.top
-
-    @property
-    def width(self) -> int:
-        return self.right - self.left
 
 
 def foreground_box(mask: np.ndarray) -> Box | None:

@@ -12,12 +12,12 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPainterPath, QPen, QPixmap, QPolygonF, QTransform
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
-from engine.pipeline import Box
+from engine.box import Box
+from harmonizer_gui.canvas.handles import HANDLE_SIZE, layer_frame
 from harmonizer_gui.document.compose import LayerTransform, convert_depth, layer_matrix
 from harmonizer_gui.document.document import HINT_BACKGROUND, HINT_FOREGROUND, Layer
-from harmonizer_gui.services.editor_state import ViewMode
-from harmonizer_gui.canvas.handles import HANDLE_SIZE, layer_frame
 from harmonizer_gui.document.render import DISPLAY_MAX_SIDE, to_display8
+from harmonizer_gui.services.editor_state import ViewMode
 
 _EXCLUDED_TINT = np.array([255, 40, 60], np.float32)  # quick-mask red over what the mask leaves out
 _HINT_COLOURS = {HINT_FOREGROUND: np.array([40, 230, 90], np.float32), HINT_BACKGROUND: np.array([255, 60, 230], np.float32)}

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtGui import QUndoCommand
 
+from engine.box import Box
 from engine.imageio import LoadedImage
-from engine.pipeline import Box
 from harmonizer_gui.document.compose import LayerTransform, default_placement
 from harmonizer_gui.document.document import Document, Layer
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
-from engine.pipeline import Box
+from engine.box import Box
 
 MIN_SCALE = 0.01
 MAX_SCALE = 100.0

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from engine.box import Box
 from engine.imageio import LoadedImage, mask_from_alpha
-from engine.pipeline import Box
 from harmonizer_gui.document.compose import LayerTransform, default_placement
 from harmonizer_gui.document.render import Scene, to_display8
 

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from engine.box import Box
 from engine.harmonizer import Harmonizer
-from engine.pipeline import Box, Prediction, apply_prediction, harmonize_array, predict
+from engine.pipeline import Prediction, apply_prediction, harmonize_array, predict
 from harmonizer_gui.document.compose import (
     LayerTransform,
     compose,

@@ -14,7 +14,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoStack
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from engine.pipeline import Box
+from engine.box import Box
 from harmonizer_gui.document.commands import PatchCommand, replace_mask_command
 from harmonizer_gui.document.document import Document, Layer, initial_mask
 from harmonizer_gui.masking.tools import feather, grabcut, invert

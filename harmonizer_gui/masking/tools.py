@@ -12,7 +12,7 @@ import math
 import cv2
 import numpy as np
 
-from engine.pipeline import Box
+from engine.box import Box
 
 GRABCUT_MAX_SIDE = 512  # GrabCut runs on a copy at most this large, then the mask is scaled back
 GRABCUT_ITERATIONS = 5

@@ -7,9 +7,9 @@ import torch
 from engine.harmonizer import ClassicalHarmonizer, NetworkHarmonizer
 from engine.model.generator import GeneratorConfig, SCSCoGenerator
 from engine import mapping_arrays, pipeline
+from engine.box import Box
 from engine.mapping import ColourMapping, Window
 from engine.pipeline import (
-    Box,
     _blend_on_cpu,
     _blend_with_torch,
     apply_mapping,

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PySide6.QtGui import QUndoStack
 
+from engine.box import Box
 from engine.imageio import LoadedImage
-from engine.pipeline import Box
 from harmonizer_gui.document.commands import (
     Gesture,
     PatchCommand,
