@@ -1,15 +1,17 @@
-"""Rendering previews: a strength change reuses the last composite and prediction."""
+"""Rendering previews: a strength change reuses the last composite and prediction; the texture's blur."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
+import cv2
 import numpy as np
+import pytest
 
 from engine.harmonizer import ClassicalHarmonizer
 from engine.pipeline import harmonize_array
 from harmonizer_gui.document.compose import LayerTransform
-from harmonizer_gui.document.render import PreviewRenderer, Scene
+from harmonizer_gui.document.render import _SPREAD_SIGMA, PreviewRenderer, Scene, _blurred
 
 
 class CountingHarmonizer(ClassicalHarmonizer):
@@ -48,3 +50,12 @@ def test_a_moved_layer_or_a_new_mask_is_predicted_again() -> None:
     other = CountingHarmonizer()
     renderer.render(other, scene)  # another model: never the old answer
     assert other.calls == 1
+
+
+@pytest.mark.parametrize("height", [1, 2, 5, 17, 40, 201])
+def test_stacked_blur_is_the_blur_of_each_plane_alone(height: int) -> None:
+    rng = np.random.default_rng(height)
+    planes = [rng.normal(0, 0.1, (height, 57)).astype(np.float32) for _ in range(3)]
+    planes.append((rng.random((height, 57)) > 0.5).astype(np.float32))
+    for plane, blurred in zip(planes, _blurred(planes)):
+        assert np.array_equal(blurred, cv2.GaussianBlur(plane, (0, 0), _SPREAD_SIGMA))
