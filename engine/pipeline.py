@@ -144,9 +144,10 @@ def predict_crop_mapping(
 
 def _row_chunks(box: Box, cores: int = 1) -> Iterator[Box]:
     """Row ranges of ``box``, as even as rows allow: as few as hold about ``CHUNK_PIXELS`` pixels
-    at most, rounded up to a multiple of ``cores`` so that every core gets as many."""
+    at most, but two per core at least (chunks narrowed to their own part of the mask leave out
+    more), in a multiple of ``cores`` so that every core gets as many."""
     needed = -(-box.height * box.width // CHUNK_PIXELS)
-    count = min(-(-needed // cores) * cores, box.height)
+    count = min(max(-(-needed // cores), 2 if cores > 1 else 1) * cores, box.height)
     rows_per_chunk = -(-box.height // count)
     for top in range(box.top, box.bottom, rows_per_chunk):
         yield Box(top, box.left, min(top + rows_per_chunk, box.bottom), box.right)
@@ -230,7 +231,6 @@ def apply_mapping(
     tensors on ``device``.
     """
     result = np.empty_like(composite)
-    _copy_around(result, composite, Box(0, 0, *composite.shape[:2]), box)
     with_arrays = device.type == "cpu" and (
         box.height * box.width >= ARRAY_MIN_PIXELS or mapping_arrays.lab_tables_built()
     )
@@ -250,10 +250,14 @@ def apply_mapping(
             pixels = _blend_with_torch(mapping, original, weight, window, strength, device)
         result[region] = pixels  # unmasked pixels come back unchanged
 
+    everything = Box(0, 0, *composite.shape[:2])
     chunks = list(_row_chunks(box, (os.cpu_count() or 1) if with_arrays else 1))
     if with_arrays and len(chunks) > 1:
+        outside = worker_threads().submit(_copy_around, result, composite, everything, box)
         list(worker_threads().map(blend, chunks))
+        outside.result()
     else:
+        _copy_around(result, composite, everything, box)
         for chunk in chunks:
             blend(chunk)
     return result

@@ -31,7 +31,6 @@ PREVIEW_MAX_PIXELS = 1_500_000  # interactive on a 2-core CPU
 DISPLAY_MAX_SIDE = 2048  # the canvas paints layers at most this large
 _MIN_ALPHA = 0.02  # below this mask weight the colour change is extrapolated from the neighbours
 _SPREAD_SIGMA = 4.0  # preview pixels over which the colour change is extrapolated
-_BLUR_REACH = int(4 * _SPREAD_SIGMA) + 1  # rows OpenCV's float Gaussian kernel reaches (4 sigma), and one more
 
 
 @dataclass(frozen=True, eq=False)
@@ -169,24 +168,7 @@ def layer_texture(scene: Scene, composite: np.ndarray, harmonized: np.ndarray, m
     pad = int(3 * _SPREAD_SIGMA) + 2
     box = Box(max(box.top - pad, 0), max(box.left - pad, 0), min(box.bottom + pad, prev_h), min(box.right + pad, prev_w))
     region = (slice(box.top, box.bottom), slice(box.left, box.right))
-    top = float(np.iinfo(composite.dtype).max)
-    alpha = mask[region]
-    is_inside = alpha >= _MIN_ALPHA
-    inside = is_inside.astype(np.float32)
-    denominator = np.maximum(alpha, _MIN_ALPHA)
-    # Channel planes: numpy and OpenCV work on single-channel pictures fastest (and OpenCV splits
-    # a contiguous copy faster than the region in place).
-    planes = zip(*(cv2.split(np.ascontiguousarray(pixels[region])) for pixels in (harmonized, composite)))
-    changes = [cv2.subtract(after, before, dtype=cv2.CV_32F) for after, before in planes]
-    for change in changes:
-        change /= top
-        change /= denominator
-        change *= inside
-    *spreads, weight = _blurred([*changes, inside])
-    np.maximum(weight, 1e-4, out=weight)
-    for change, spread in zip(changes, spreads):
-        spread /= weight
-        np.copyto(spread, change, where=is_inside)  # inside the mask, the change itself
+    spreads = _extrapolated_change(harmonized[region], composite[region], mask[region])
     # Display-pixel centres -> preview-pixel centres inside the box, for WARP_INVERSE_MAP.
     offset = matrix[:, 2] + matrix[:, :2] @ np.array([0.5, 0.5]) - 0.5 - np.array([box.left, box.top])
     cv_matrix = np.hstack([matrix[:, :2], offset[:, None]])
@@ -198,30 +180,38 @@ def layer_texture(scene: Scene, composite: np.ndarray, harmonized: np.ndarray, m
     return np.clip(np.rint(back, out=back), 0, 255, out=back).astype(np.uint8)
 
 
-def _blurred(planes: list[np.ndarray]) -> list[np.ndarray]:
-    """Each ``(h, w)`` plane Gaussian-blurred by ``_SPREAD_SIGMA`` as on its own, in two halves on
-    the worker threads.
+def _extrapolated_change(after: np.ndarray, before: np.ndarray, alpha: np.ndarray) -> list[np.ndarray]:
+    """Per channel, ``(after - before) / alpha`` in ``[0, 1]`` units where ``alpha`` reaches
+    ``_MIN_ALPHA``; elsewhere that change Gaussian-blurred over the blurred mask.
 
-    OpenCV blurs one tall picture faster than as many short ones, so each half's planes are
-    stacked, each between ``_BLUR_REACH`` rows of its own mirror image (the border that the blur of
-    the plane alone sees), and cut out of the blurred stack.
+    The channels are worked as planes (numpy and OpenCV work on single-channel pictures fastest,
+    and OpenCV splits a contiguous copy faster than a region in place), on the worker threads
+    while this one blurs the mask.
     """
-    height, width = planes[0].shape
-    if height == 1:  # OpenCV does not blur a single row across rows: nothing to stack
-        return [cv2.GaussianBlur(plane, (0, 0), _SPREAD_SIGMA) for plane in planes]
-    step = height + 2 * _BLUR_REACH
+    top = float(np.iinfo(after.dtype).max)
+    is_inside = alpha >= _MIN_ALPHA
+    inside = is_inside.astype(np.float32)
+    denominator = np.maximum(alpha, _MIN_ALPHA)
 
-    def blur(group: list[np.ndarray]) -> list[np.ndarray]:
-        stack = np.empty((len(group) * step, width), np.float32)
-        for index, plane in enumerate(group):
-            rows = stack[index * step : (index + 1) * step]
-            cv2.copyMakeBorder(plane, _BLUR_REACH, _BLUR_REACH, 0, 0, cv2.BORDER_REFLECT_101, dst=rows)
-        stack = cv2.GaussianBlur(stack, (0, 0), _SPREAD_SIGMA)
-        return [stack[index * step + _BLUR_REACH :][:height] for index in range(len(group))]
+    def change(planes: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        plane = cv2.subtract(*planes, dtype=cv2.CV_32F)
+        plane /= top
+        plane /= denominator
+        plane *= inside
+        return plane, cv2.GaussianBlur(plane, (0, 0), _SPREAD_SIGMA)
 
-    half = (len(planes) + 1) // 2
-    groups = [planes[:half], planes[half:]] if len(planes) > 1 else [planes]
-    return [plane for group in worker_threads().map(blur, groups) for plane in group]
+    workers = worker_threads()
+    pairs = zip(cv2.split(np.ascontiguousarray(after)), cv2.split(np.ascontiguousarray(before)))
+    changes = workers.map(change, list(pairs))
+    weight = np.maximum(cv2.GaussianBlur(inside, (0, 0), _SPREAD_SIGMA), 1e-4)
+
+    def extrapolated(change_and_spread: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        plane, spread = change_and_spread
+        spread /= weight
+        np.copyto(spread, plane, where=is_inside)
+        return spread
+
+    return list(workers.map(extrapolated, list(changes)))
 
 
 EXPORT_KINDS = ("harmonized", "composite", "mask")
