@@ -74,11 +74,11 @@ class NetworkHarmonizer(Harmonizer):
     @torch.inference_mode()
     def predict_mapping(self, composite: torch.Tensor, mask: torch.Tensor) -> ColourMapping:
         with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
-            outputs = self.model(composite, mask)
-        mapping = outputs.get("mapping")
-        if mapping is None:  # rgb head: carry its pixels to full resolution as local affine models
-            mapping = fit_affine_grid(composite.float(), outputs["harmonized"].float(), mask.float(), grid=self.model.config.grid)
-        return mapping
+            if self.model.config.head == "mapping":
+                return self.model.predict_mapping(composite, mask)
+            harmonized = self.model(composite, mask)["harmonized"]
+        # rgb head: carry its pixels to full resolution as local affine models
+        return fit_affine_grid(composite.float(), harmonized.float(), mask.float(), grid=self.model.config.grid)
 
 
 def load_harmonizer(spec: str = "default", device: str = "auto") -> Harmonizer:

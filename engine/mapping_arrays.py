@@ -14,6 +14,7 @@ Pixels are ``uint8``/``uint16`` code values or ``float32`` in ``[0, 1]``; result
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -26,6 +27,7 @@ from engine.color import srgb_to_linear
 # Below this, the sRGB curve is a straight line (IEC 61966-2-1).
 _SRGB_LINEAR_BELOW = 0.04045
 _lab_tables_built = False  # OpenCV builds them on the first Lab conversion of the process
+BAND_PIXELS = 1 << 16  # pixels per step of a pass chain: its temporaries stay in the cache
 
 
 @lru_cache(maxsize=2)
@@ -66,6 +68,12 @@ def to_float(pixels: np.ndarray) -> np.ndarray:
     return pixels.astype(np.float32, copy=False)
 
 
+def row_bands(height: int, width: int) -> Iterator[slice]:
+    """Consecutive row ranges of about ``BAND_PIXELS`` pixels covering ``height`` rows."""
+    rows = max(1, BAND_PIXELS // max(width, 1))
+    return (slice(top, min(top + rows, height)) for top in range(0, height, rows))
+
+
 def lab_stats(pixels: np.ndarray, scale: np.ndarray, shift: np.ndarray) -> np.ndarray:
     """``lab * scale + shift`` in CIE Lab, back to sRGB clipped to ``[0, 1]``.
 
@@ -74,10 +82,13 @@ def lab_stats(pixels: np.ndarray, scale: np.ndarray, shift: np.ndarray) -> np.nd
         scale, shift: ``(3,)`` per-channel factors and offsets of L, a, b.
     """
     global _lab_tables_built
-    lab = cv2.cvtColor(to_linear(pixels), cv2.COLOR_LRGB2Lab)
-    _lab_tables_built = True
     matrix = np.hstack([np.diag(scale), np.reshape(shift, (3, 1))]).astype(np.float32)
-    return cv2.cvtColor(cv2.transform(lab, matrix), cv2.COLOR_Lab2RGB)
+    out = np.empty(pixels.shape, np.float32)
+    for rows in row_bands(*pixels.shape[:2]):
+        lab = cv2.cvtColor(to_linear(pixels[rows]), cv2.COLOR_LRGB2Lab)
+        cv2.cvtColor(cv2.transform(lab, matrix), cv2.COLOR_Lab2RGB, dst=out[rows])
+    _lab_tables_built = True
+    return out
 
 
 @dataclass(frozen=True)
@@ -98,7 +109,7 @@ def _runs(begin: float, end: float, count: int, nodes: int) -> list[_Run]:
     the border node's value holds.
     """
     centres = begin + (np.arange(count) + 0.5) / count * (end - begin)
-    position = np.clip(centres * nodes - 0.5, 0.0, nodes - 1)
+    position = np.minimum(np.maximum(centres * nodes - 0.5, 0.0), nodes - 1)
     node0 = np.minimum(np.floor(position).astype(np.int64), max(nodes - 2, 0))
     weight = (position - node0).astype(np.float32)
     bounds = [0, *(np.flatnonzero(np.diff(node0)) + 1).tolist(), count]
@@ -121,33 +132,62 @@ def affine_grid(pixels: np.ndarray, coeffs: np.ndarray, window: tuple[float, flo
     """
     rgb = to_float(pixels)
     nodes = np.asarray(coeffs, dtype=np.float32).reshape(3, 4, *coeffs.shape[-2:]).transpose(2, 3, 0, 1)
+    terms = _cell_terms(nodes)
     out = np.empty(rgb.shape, np.float32)
     top, left, bottom, right = window
     height, width = rgb.shape[:2]
+    # Weights per column element, as the (rows, cols * 3) views in _bilinear_cell want them.
+    columns = [(cols, np.repeat(cols.weight, 3)) for cols in _runs(left, right, width, nodes.shape[1])]
     for rows in _runs(top, bottom, height, nodes.shape[0]):
-        for cols in _runs(left, right, width, nodes.shape[1]):
-            block = rgb[rows.start : rows.stop, cols.start : cols.stop]
-            out[rows.start : rows.stop, cols.start : cols.stop] = _bilinear_cell(block, nodes, rows, cols)
+        ty = rows.weight[:, None] if rows.node1 != rows.node0 else None
+        for cols, tx in columns:
+            cell = (slice(rows.start, rows.stop), slice(cols.start, cols.stop))
+            across = tx if cols.node1 != cols.node0 else None
+            out[cell] = _bilinear_cell(rgb[cell], terms[rows.node0, cols.node0], ty, across)
     return out
 
 
-def _bilinear_cell(block: np.ndarray, nodes: np.ndarray, rows: _Run, cols: _Run) -> np.ndarray:
-    """One cell: ``A00 v + tx (Dx v + ty Dxy v) + ty Dy v`` with the corner matrices' differences."""
-    a00, a01 = nodes[rows.node0, cols.node0], nodes[rows.node0, cols.node1]
-    a10, a11 = nodes[rows.node1, cols.node0], nodes[rows.node1, cols.node1]
-    out = cv2.transform(block, a00)
-    ty = rows.weight[:, None, None]
-    tx = cols.weight[None, :, None]
-    if cols.node1 != cols.node0:
-        across = cv2.transform(block, a01 - a00)
-        if rows.node1 != rows.node0:
-            both = cv2.transform(block, a11 - a10 - a01 + a00)
-            both *= ty
+def _cell_terms(nodes: np.ndarray) -> np.ndarray:
+    """``A00, Dx, Dxy, Dy`` of every cell between four nodes, indexed by its top-left node.
+
+    Args:
+        nodes: ``(GH, GW, 3, 4)`` matrices at the grid nodes.
+
+    Returns:
+        ``(max(GH - 1, 1), max(GW - 1, 1), 4, 3, 4)``: the top-left matrix and the differences that
+        bilinear interpolation across, down and diagonally adds (zero along an axis of one node).
+    """
+    rows0 = np.arange(max(nodes.shape[0] - 1, 1))
+    cols0 = np.arange(max(nodes.shape[1] - 1, 1))
+    rows1 = np.minimum(rows0 + 1, nodes.shape[0] - 1)
+    cols1 = np.minimum(cols0 + 1, nodes.shape[1] - 1)
+    a00, a01 = nodes[rows0][:, cols0], nodes[rows0][:, cols1]
+    a10, a11 = nodes[rows1][:, cols0], nodes[rows1][:, cols1]
+    return np.stack([a00, a01 - a00, a11 - a10 - a01 + a00, a10 - a00], axis=2)
+
+
+def _bilinear_cell(block: np.ndarray, terms: np.ndarray, ty: np.ndarray | None, tx: np.ndarray | None) -> np.ndarray:
+    """One cell: ``A00 v + tx (Dx v + ty Dxy v) + ty Dy v``, from its :func:`_cell_terms`.
+
+    ``ty`` is ``(rows, 1)`` and ``tx`` ``(cols * 3,)``; None where the cell has one node along that
+    axis. They multiply ``(rows, cols * 3)`` views of the temporaries, which numpy broadcasts fast
+    (unlike a weight per pixel of ``(rows, cols, 3)``).
+    """
+    out = cv2.transform(block, terms[0])
+    height = block.shape[0]
+    if tx is not None:
+        across = cv2.transform(block, terms[1])
+        if ty is not None:
+            both = cv2.transform(block, terms[2])
+            flat = both.reshape(height, -1)
+            np.multiply(flat, ty, out=flat)
             across += both
-        across *= tx
+        flat = across.reshape(height, -1)
+        np.multiply(flat, tx, out=flat)
         out += across
-    if rows.node1 != rows.node0:
-        down = cv2.transform(block, a10 - a00)
-        down *= ty
+    if ty is not None:
+        down = cv2.transform(block, terms[3])
+        flat = down.reshape(height, -1)
+        np.multiply(flat, ty, out=flat)
         out += down
     return out

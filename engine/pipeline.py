@@ -8,10 +8,12 @@ mask. Pixels outside the mask are copied bit for bit.
 """
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cache
 
 import cv2
 import numpy as np
@@ -22,7 +24,7 @@ from engine.box import Box
 from engine.harmonizer import Harmonizer
 from engine.mapping import ColourMapping, Window
 
-CHUNK_PIXELS = 1 << 20  # full-resolution pixels mapped per step
+CHUNK_PIXELS = 1 << 20  # full-resolution pixels mapped per step, at most
 # Until OpenCV's Lab tables are built (0.1-0.3 s, on first use), smaller boxes are mapped with
 # tensors on the CPU too: a one-off command line run on a small picture stays quick.
 ARRAY_MIN_PIXELS = 1 << 16
@@ -76,45 +78,96 @@ def _to_tensor(pixels: np.ndarray, device: torch.device) -> torch.Tensor:
     return tensor.permute(2, 0, 1).unsqueeze(0).float() / scale
 
 
+@cache
+def worker_threads() -> ThreadPoolExecutor:
+    """Threads for CPU work that numpy and OpenCV do without holding the GIL: one per core, kept."""
+    return ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="pipeline")
+
+
+def _area_pieces(pixels: np.ndarray, size: int) -> tuple[int, list[tuple[np.ndarray, tuple[int, int]]]]:
+    """``pixels`` cut in two for an area resize to ``size x size``, each piece with its output size,
+    and the axis to stack the resized pieces along.
+
+    The cut falls where an output pixel's edge meets a source pixel's edge (near the middle of the
+    rows, else of the columns), so the stacked pieces are exactly the resize of the whole. Without
+    such a place, or when enlarging, the one piece is the whole.
+    """
+    if min(pixels.shape[:2]) >= size:
+        for axis in (0, 1):
+            length = pixels.shape[axis]
+            step = size // math.gcd(length, size)
+            if step < size:
+                cut = max(step, round(size / 2 / step) * step)
+                at = cut * length // size
+                if axis == 0:
+                    return axis, [(pixels[:at], (size, cut)), (pixels[at:], (size, size - cut))]
+                return axis, [(pixels[:, :at], (cut, size)), (pixels[:, at:], (size - cut, size))]
+    return 0, [(pixels, (size, size))]
+
+
+def _area_resize(images: list[np.ndarray], size: int) -> list[np.ndarray]:
+    """Each image area-resized to ``size x size`` (OpenCV's ``INTER_AREA``), side by side on the
+    worker threads: OpenCV resizes to a picture this small on one core only."""
+    cuts = [_area_pieces(image, size) for image in images]
+    jobs = [job for _, pieces in cuts for job in pieces]
+    done = iter(worker_threads().map(lambda job: cv2.resize(job[0], job[1], interpolation=cv2.INTER_AREA), jobs))
+    return [np.concatenate([next(done) for _ in pieces], axis=axis) for axis, pieces in cuts]
+
+
 def predict_crop_mapping(
     harmonizer: Harmonizer, composite: np.ndarray, mask: np.ndarray, crop: Box
 ) -> ColourMapping:
     """Ask the harmonizer about a working-size copy of ``crop``."""
-    size = (harmonizer.working_size, harmonizer.working_size)
-    rgb = cv2.resize(composite[crop.top : crop.bottom, crop.left : crop.right], size, interpolation=cv2.INTER_AREA)
-    small_mask = cv2.resize(mask[crop.top : crop.bottom, crop.left : crop.right], size, interpolation=cv2.INTER_AREA)
+    region = (slice(crop.top, crop.bottom), slice(crop.left, crop.right))
+    rgb, small_mask = _area_resize([composite[region], mask[region]], harmonizer.working_size)
     device = harmonizer.device
     mapping = harmonizer.predict_mapping(_to_tensor(rgb, device), _to_tensor(np.clip(small_mask, 0, 1), device))
     return mapping.to(device, torch.float32)
 
 
-def _row_chunks(box: Box, crop: Box) -> Iterator[tuple[int, int, Window]]:
-    """Row ranges of ``box`` of about ``CHUNK_PIXELS`` pixels, with the window each covers in ``crop``."""
-    rows_per_chunk = max(1, CHUNK_PIXELS // max(box.width, 1))
-    left = (box.left - crop.left) / crop.width
-    right = (box.right - crop.left) / crop.width
+def _row_chunks(box: Box, cores: int = 1) -> Iterator[Box]:
+    """Row ranges of ``box``, as even as rows allow: as few as hold about ``CHUNK_PIXELS`` pixels
+    at most, but two per core at least (chunks narrowed to their own part of the mask leave out
+    more), in a multiple of ``cores`` so that every core gets as many."""
+    needed = -(-box.height * box.width // CHUNK_PIXELS)
+    count = min(max(-(-needed // cores), 2 if cores > 1 else 1) * cores, box.height)
+    rows_per_chunk = -(-box.height // count)
     for top in range(box.top, box.bottom, rows_per_chunk):
-        bottom = min(top + rows_per_chunk, box.bottom)
-        yield top, bottom, Window((top - crop.top) / crop.height, left, (bottom - crop.top) / crop.height, right)
+        yield Box(top, box.left, min(top + rows_per_chunk, box.bottom), box.right)
+
+
+def _window(part: Box, crop: Box) -> Window:
+    """Where ``part`` lies in ``crop``'s normalised coordinates."""
+    return Window(
+        (part.top - crop.top) / crop.height,
+        (part.left - crop.left) / crop.width,
+        (part.bottom - crop.top) / crop.height,
+        (part.right - crop.left) / crop.width,
+    )
 
 
 def _blend_on_cpu(mapping: ColourMapping, original: np.ndarray, weight: np.ndarray, window: Window, strength: float) -> np.ndarray:
     """``original + alpha * (mapped - original)`` in code values, rounded to ``original``'s dtype.
 
     Where ``alpha`` is 0 this is ``original`` exactly: mapped colours are made finite (NaN -> 0) and
-    clipped first, and an integer in float32 plus zero rounds back to itself.
+    clipped first, and an integer in float32 plus zero rounds back to itself. The passes run on
+    row bands of the mapped colours, each while it is in the cache.
     """
     top = np.float32(np.iinfo(original.dtype).max)
     mapped = mapping.apply_array(original, window)
-    np.fmax(mapped, 0.0, out=mapped)  # fmax, not clip: NaN becomes 0
-    np.fmin(mapped, 1.0, out=mapped)
-    mapped *= top
-    values = original.astype(np.float32)
-    mapped -= values
-    alpha = np.clip(weight, 0.0, 1.0) * np.float32(strength)
-    mapped *= alpha[..., None]
-    mapped += values
-    return np.rint(mapped, out=mapped).astype(original.dtype)
+    result = np.empty_like(original)
+    for rows in mapping_arrays.row_bands(*original.shape[:2]):
+        band = mapped[rows]
+        cv2.patchNaNs(band, 0.0)
+        np.clip(band, 0.0, 1.0, out=band)
+        band *= top
+        values = original[rows].astype(np.float32)
+        band -= values
+        alpha = np.clip(weight[rows], 0.0, 1.0) * np.float32(strength)
+        band *= cv2.merge((alpha, alpha, alpha))  # not alpha[..., None]: numpy broadcasts that slowly
+        band += values
+        result[rows] = np.rint(band, out=band)
+    return result
 
 
 def _blend_with_torch(
@@ -130,14 +183,18 @@ def _blend_with_torch(
         return blended.squeeze(0).permute(1, 2, 0).cpu().numpy().astype(original.dtype)
 
 
-def _copy_outside(composite: np.ndarray, box: Box) -> np.ndarray:
-    """A new array holding ``composite``'s pixels outside ``box``; inside, it is left to be written."""
-    result = np.empty_like(composite)
-    result[: box.top] = composite[: box.top]
-    result[box.bottom :] = composite[box.bottom :]
-    result[box.top : box.bottom, : box.left] = composite[box.top : box.bottom, : box.left]
-    result[box.top : box.bottom, box.right :] = composite[box.top : box.bottom, box.right :]
-    return result
+def _copy_around(result: np.ndarray, composite: np.ndarray, outer: Box, inner: Box | None) -> None:
+    """Copy ``composite``'s pixels inside ``outer`` but outside ``inner`` (all of them without one) to ``result``."""
+    if inner is None:
+        inner = Box(outer.top, outer.left, outer.top, outer.left)
+    sides = [
+        (slice(outer.top, inner.top), slice(outer.left, outer.right)),
+        (slice(inner.bottom, outer.bottom), slice(outer.left, outer.right)),
+        (slice(inner.top, inner.bottom), slice(outer.left, inner.left)),
+        (slice(inner.top, inner.bottom), slice(inner.right, outer.right)),
+    ]
+    for side in sides:
+        result[side] = composite[side]
 
 
 def apply_mapping(
@@ -151,31 +208,39 @@ def apply_mapping(
 ) -> np.ndarray:
     """Map the pixels of ``box`` at full resolution and blend them in; everything else is copied.
 
-    On the CPU the mapping runs on the numpy pixels with OpenCV (:meth:`ColourMapping.apply_array`),
-    unless the box is small and OpenCV's Lab tables are not built yet; elsewhere with tensors on
-    ``device``.
+    The box is mapped in row chunks, each only where its own part of the mask is. On the CPU the
+    mapping runs on the numpy pixels with OpenCV (:meth:`ColourMapping.apply_array`), chunks on all
+    cores, unless the box is small and OpenCV's Lab tables are not built yet; elsewhere with
+    tensors on ``device``.
     """
-    result = _copy_outside(composite, box)
+    result = np.empty_like(composite)
     with_arrays = device.type == "cpu" and (
         box.height * box.width >= ARRAY_MIN_PIXELS or mapping_arrays.lab_tables_built()
     )
 
-    def blend(chunk: tuple[int, int, Window]) -> None:
-        top, bottom, window = chunk
-        original = composite[top:bottom, box.left : box.right]
-        weight = mask[top:bottom, box.left : box.right]
+    def blend(chunk: Box) -> None:
+        inner = foreground_box(mask[chunk.top : chunk.bottom, chunk.left : chunk.right] > 0)
+        if inner is not None:
+            inner = Box(chunk.top + inner.top, chunk.left + inner.left, chunk.top + inner.bottom, chunk.left + inner.right)
+        _copy_around(result, composite, chunk, inner)
+        if inner is None:
+            return
+        region = (slice(inner.top, inner.bottom), slice(inner.left, inner.right))
+        original, weight, window = composite[region], mask[region], _window(inner, crop)
         if with_arrays:
             pixels = _blend_on_cpu(mapping, original, weight, window, strength)
         else:
             pixels = _blend_with_torch(mapping, original, weight, window, strength, device)
-        result[top:bottom, box.left : box.right] = pixels  # unmasked pixels come back unchanged
+        result[region] = pixels  # unmasked pixels come back unchanged
 
-    chunks = list(_row_chunks(box, crop))
-    workers = min(len(chunks), os.cpu_count() or 1) if with_arrays else 1
-    if workers > 1:  # numpy and OpenCV release the GIL: chunks run on all cores
-        with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(blend, chunks))
+    everything = Box(0, 0, *composite.shape[:2])
+    chunks = list(_row_chunks(box, (os.cpu_count() or 1) if with_arrays else 1))
+    if with_arrays and len(chunks) > 1:
+        outside = worker_threads().submit(_copy_around, result, composite, everything, box)
+        list(worker_threads().map(blend, chunks))
+        outside.result()
     else:
+        _copy_around(result, composite, everything, box)
         for chunk in chunks:
             blend(chunk)
     return result

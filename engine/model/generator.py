@@ -187,6 +187,37 @@ class SCSCoGenerator(nn.Module):
 
     def forward(self, composite: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor | ColourMapping]:
         self._check_inputs(composite, mask)
+        features, pooled, base_mapping = self._encode(composite, mask)
+        base = base_mapping.apply(composite.float()).clamp(0, 1) if base_mapping else composite.float()
+
+        if self.config.head == "mapping":
+            grid = self._grid_mapping(features, pooled)
+            raw = grid.apply(base)
+            mapping: ColourMapping | None = ChainMapping(base_mapping, grid) if base_mapping is not None else grid
+        else:
+            raw = base + self.rgb_head(features).float()
+            mapping = None
+        raw = raw.clamp(0, 1).to(composite.dtype)
+        outputs: dict[str, torch.Tensor | ColourMapping] = {
+            "harmonized": mask * raw + (1 - mask) * composite,
+            "base": mask * base.to(composite.dtype) + (1 - mask) * composite,
+        }
+        if mapping is not None:
+            outputs["mapping"] = mapping
+        return outputs
+
+    def predict_mapping(self, composite: torch.Tensor, mask: torch.Tensor) -> ColourMapping:
+        """The mapping head's answer alone: ``forward(...)["mapping"]`` without the working-size
+        pictures that training needs, for inference."""
+        if self.config.head != "mapping":
+            raise ValueError(f"the {self.config.head} head answers with pictures, not a mapping")
+        self._check_inputs(composite, mask)
+        features, pooled, base_mapping = self._encode(composite, mask)
+        grid = self._grid_mapping(features, pooled)
+        return ChainMapping(base_mapping, grid) if base_mapping is not None else grid
+
+    def _encode(self, composite: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, LabStatsMapping | None]:
+        """The last decoder features, their foreground and background means, and the base mapping."""
         cfg = self.config
         stats = lab_statistics(composite, mask) if cfg.base != "identity" or cfg.classical_input else None
         classical_mapping = stats_mapping(stats, stats.bg_mean, stats.bg_std) if stats is not None else None
@@ -203,26 +234,12 @@ class SCSCoGenerator(nn.Module):
             base_mapping = classical_mapping
         elif cfg.base == "adaptive":
             base_mapping = self._adaptive_transfer(pooled, stats)
-        base = base_mapping.apply(composite.float()).clamp(0, 1) if base_mapping else composite.float()
+        return features, pooled, base_mapping
 
-        if cfg.head == "mapping":
-            global_coeffs = identity_affine(composite.shape[0], composite.device) + self.global_head(pooled).float()
-            coeffs = global_coeffs[:, :, None, None] + self.local_head(features).float()
-            mapping: ColourMapping | None = AffineGridMapping(coeffs)
-            raw = mapping.apply(base)
-            if base_mapping is not None:
-                mapping = ChainMapping(base_mapping, mapping)
-        else:
-            raw = base + self.rgb_head(features).float()
-            mapping = None
-        raw = raw.clamp(0, 1).to(composite.dtype)
-        outputs: dict[str, torch.Tensor | ColourMapping] = {
-            "harmonized": mask * raw + (1 - mask) * composite,
-            "base": mask * base.to(composite.dtype) + (1 - mask) * composite,
-        }
-        if mapping is not None:
-            outputs["mapping"] = mapping
-        return outputs
+    def _grid_mapping(self, features: torch.Tensor, pooled: torch.Tensor) -> AffineGridMapping:
+        """The mapping head: a global affine transform plus local corrections on the grid."""
+        global_coeffs = identity_affine(features.shape[0], features.device) + self.global_head(pooled).float()
+        return AffineGridMapping(global_coeffs[:, :, None, None] + self.local_head(features).float())
 
     def _features(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """U-Net encoder and decoder with BAIN; returns the last decoder stage's features."""

@@ -17,7 +17,7 @@ import numpy as np
 
 from engine.box import Box
 from engine.harmonizer import Harmonizer
-from engine.pipeline import Prediction, apply_prediction, harmonize_array, predict
+from engine.pipeline import Prediction, apply_prediction, harmonize_array, predict, worker_threads
 from harmonizer_gui.document.compose import (
     LayerTransform,
     compose,
@@ -169,23 +169,50 @@ def layer_texture(scene: Scene, composite: np.ndarray, harmonized: np.ndarray, m
     pad = int(3 * _SPREAD_SIGMA) + 2
     box = Box(max(box.top - pad, 0), max(box.left - pad, 0), min(box.bottom + pad, prev_h), min(box.right + pad, prev_w))
     region = (slice(box.top, box.bottom), slice(box.left, box.right))
-    top = float(np.iinfo(composite.dtype).max)
-    alpha = mask[region]
-    inside = (alpha >= _MIN_ALPHA).astype(np.float32)
-    change = (harmonized[region].astype(np.float32) - composite[region].astype(np.float32)) / top
-    change /= np.maximum(alpha, _MIN_ALPHA)[..., None]
-    change *= inside[..., None]
-    spread = cv2.GaussianBlur(change, (0, 0), _SPREAD_SIGMA)
-    weight = cv2.GaussianBlur(inside, (0, 0), _SPREAD_SIGMA)[..., None]
-    change = np.where(inside[..., None] > 0, change, spread / np.maximum(weight, 1e-4))
+    spreads = _extrapolated_change(harmonized[region], composite[region], mask[region])
     # Display-pixel centres -> preview-pixel centres inside the box, for WARP_INVERSE_MAP.
     offset = matrix[:, 2] + matrix[:, :2] @ np.array([0.5, 0.5]) - 0.5 - np.array([box.left, box.top])
     cv_matrix = np.hstack([matrix[:, :2], offset[:, None]])
     back = cv2.warpAffine(
-        change, cv_matrix, (d_w, d_h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
+        cv2.merge(spreads), cv_matrix, (d_w, d_h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
     )
-    texture = display.astype(np.float32) + back * 255.0
-    return np.clip(np.rint(texture), 0, 255).astype(np.uint8)
+    back *= 255.0
+    back += display
+    return np.clip(np.rint(back, out=back), 0, 255, out=back).astype(np.uint8)
+
+
+def _extrapolated_change(after: np.ndarray, before: np.ndarray, alpha: np.ndarray) -> list[np.ndarray]:
+    """Per channel, ``(after - before) / alpha`` in ``[0, 1]`` units where ``alpha`` reaches
+    ``_MIN_ALPHA``; elsewhere that change Gaussian-blurred over the blurred mask.
+
+    The channels are worked as planes (numpy and OpenCV work on single-channel pictures fastest,
+    and OpenCV splits a contiguous copy faster than a region in place), on the worker threads
+    while this one blurs the mask.
+    """
+    top = float(np.iinfo(after.dtype).max)
+    is_inside = alpha >= _MIN_ALPHA
+    inside = is_inside.astype(np.float32)
+    denominator = np.maximum(alpha, _MIN_ALPHA)
+
+    def change(planes: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        plane = cv2.subtract(*planes, dtype=cv2.CV_32F)
+        plane /= top
+        plane /= denominator
+        plane *= inside
+        return plane, cv2.GaussianBlur(plane, (0, 0), _SPREAD_SIGMA)
+
+    workers = worker_threads()
+    pairs = zip(cv2.split(np.ascontiguousarray(after)), cv2.split(np.ascontiguousarray(before)))
+    changes = workers.map(change, list(pairs))
+    weight = np.maximum(cv2.GaussianBlur(inside, (0, 0), _SPREAD_SIGMA), 1e-4)
+
+    def extrapolated(change_and_spread: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        plane, spread = change_and_spread
+        spread /= weight
+        np.copyto(spread, plane, where=is_inside)
+        return spread
+
+    return list(workers.map(extrapolated, list(changes)))
 
 
 EXPORT_KINDS = ("harmonized", "composite", "mask")

@@ -55,6 +55,19 @@ def test_mapping_head_answers_with_a_full_resolution_mapping() -> None:
     assert torch.allclose(mapping.apply(composite).clamp(0, 1)[inside], out["harmonized"][inside], atol=1e-5)
 
 
+@pytest.mark.parametrize("base", ["identity", "adaptive"])
+def test_predict_mapping_is_the_mapping_of_a_forward_pass(base: str) -> None:
+    composite, mask = _inputs(1)
+    model = SCSCoGenerator(GeneratorConfig(base=base, **TINY)).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+        expected = model(composite, mask)["mapping"].apply(composite)
+        assert torch.equal(model.predict_mapping(composite, mask).apply(composite), expected)
+    with pytest.raises(ValueError, match="rgb head"):
+        SCSCoGenerator(GeneratorConfig(head="rgb", **TINY)).predict_mapping(composite, mask)
+
+
 def test_degenerate_masks_give_finite_outputs() -> None:
     model = SCSCoGenerator(GeneratorConfig(**TINY)).eval()
     composite = torch.rand(2, 3, 32, 32)
