@@ -1,6 +1,6 @@
 """Engine speed and memory; prints one JSON object.
 
-    python benchmarks/engine.py [--runs N] [--device cpu|cuda]
+    python benchmarks/inference.py [--runs N] [--device cpu|cuda]
 
 - ``forward_ms_p50``: the bundled ``default`` model's forward pass at its working size
   (``working_size``), batch 1.
