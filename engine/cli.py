@@ -29,7 +29,7 @@ from engine.imageio import (
     read_mask,
     write_png,
 )
-from engine.pipeline import harmonize_array
+from engine.pipeline import DEFAULT_STRENGTH, harmonize_array
 
 log = logging.getLogger("harmonizer")
 
@@ -69,7 +69,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     harmonize.add_argument("composite", type=Path, help="composite image or folder")
     harmonize.add_argument("mask", type=Path, nargs="?", help="mask image or folder (default: the composite's alpha)")
     harmonize.add_argument("-o", "--output", type=Path, required=True, help="output PNG, or folder for a batch")
-    harmonize.add_argument("--strength", type=float, default=1.0, help="0 = composite, 1 = fully harmonized")
+    harmonize.add_argument("--strength", type=float, default=DEFAULT_STRENGTH, help="0 = composite, 1 = fully harmonized")
     harmonize.add_argument("--overwrite", action="store_true", help="replace existing output files")
     _add_model_options(harmonize)
     harmonize.set_defaults(run=run_harmonize, failures=FAILURES)

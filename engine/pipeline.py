@@ -29,6 +29,7 @@ CHUNK_PIXELS = 1 << 20  # full-resolution pixels mapped per step, at most
 # tensors on the CPU too: a one-off command line run on a small picture stays quick.
 ARRAY_MIN_PIXELS = 1 << 16
 CONTEXT = 1.0  # background margin around a small foreground, in foreground box sizes
+DEFAULT_STRENGTH = 1.0  # the harmonized foreground in full; 0 is the composite
 
 
 def foreground_box(mask: np.ndarray) -> Box | None:
@@ -204,7 +205,7 @@ def apply_mapping(
     box: Box,
     crop: Box,
     device: torch.device,
-    strength: float = 1.0,
+    strength: float = DEFAULT_STRENGTH,
 ) -> np.ndarray:
     """Map the pixels of ``box`` at full resolution and blend them in; everything else is copied.
 
@@ -271,7 +272,7 @@ def predict(harmonizer: Harmonizer, composite: np.ndarray, mask: np.ndarray, con
 
 
 def apply_prediction(
-    prediction: Prediction | None, composite: np.ndarray, mask: np.ndarray, device: torch.device, strength: float = 1.0
+    prediction: Prediction | None, composite: np.ndarray, mask: np.ndarray, device: torch.device, strength: float = DEFAULT_STRENGTH
 ) -> np.ndarray:
     """The composite with its foreground harmonized at ``strength``; a copy when there is nothing to do."""
     if prediction is None or strength == 0.0:
@@ -283,7 +284,7 @@ def harmonize_array(
     harmonizer: Harmonizer,
     composite: np.ndarray,
     mask: np.ndarray,
-    strength: float = 1.0,
+    strength: float = DEFAULT_STRENGTH,
     context: float = CONTEXT,
 ) -> np.ndarray:
     """Harmonize a full-resolution composite.

@@ -15,6 +15,7 @@ from PySide6.QtCore import QObject, Signal
 
 from engine.box import Box
 from engine.imageio import LoadedImage, mask_from_alpha
+from engine.pipeline import DEFAULT_STRENGTH
 from harmonizer_gui.document.compose import LayerTransform, default_placement
 from harmonizer_gui.document.render import Scene, to_display8
 
@@ -99,7 +100,7 @@ class Document(QObject):
         super().__init__(parent)
         self.background: LoadedImage | None = None
         self.layer: Layer | None = None
-        self.strength = 1.0
+        self.strength = DEFAULT_STRENGTH
         self._mask_revision = 0
         self._mask_copy: tuple[Layer, int, np.ndarray] | None = None  # reused while the mask is unchanged
 

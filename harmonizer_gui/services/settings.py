@@ -12,6 +12,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from engine.pipeline import DEFAULT_STRENGTH
 from harmonizer_gui.services.editor_state import DEFAULT_BRUSH, DEFAULT_HARDNESS
 from harmonizer_gui.training.runs import default_runs_folder
 
@@ -124,7 +125,7 @@ class Settings:
     # -- editing ---------------------------------------------------------------------------
     @property
     def strength(self) -> float:
-        return min(max(self._float("edit/strength", 1.0), 0.0), 1.0)
+        return min(max(self._float("edit/strength", DEFAULT_STRENGTH), 0.0), 1.0)
 
     @strength.setter
     def strength(self, value: float) -> None:
