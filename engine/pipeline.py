@@ -85,6 +85,10 @@ def worker_threads() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="pipeline")
 
 
+if hasattr(os, "register_at_fork"):  # a forked child has none of its parent's threads: new ones
+    os.register_at_fork(after_in_child=worker_threads.cache_clear)
+
+
 def _area_pieces(pixels: np.ndarray, size: int) -> tuple[int, list[tuple[np.ndarray, tuple[int, int]]]]:
     """``pixels`` cut in two for an area resize to ``size x size``, each piece with its output size,
     and the axis to stack the resized pieces along.
