@@ -276,7 +276,11 @@ def predict(harmonizer: Harmonizer, composite: np.ndarray, mask: np.ndarray, con
 
 
 def apply_prediction(
-    prediction: Prediction | None, composite: np.ndarray, mask: np.ndarray, device: torch.device, strength: float = DEFAULT_STRENGTH
+    prediction: Prediction | None,
+    composite: np.ndarray,
+    mask: np.ndarray,
+    device: torch.device,
+    strength: float = DEFAULT_STRENGTH,
 ) -> np.ndarray:
     """The composite with its foreground harmonized at ``strength``; a copy when there is nothing to do."""
     if prediction is None or strength == 0.0:
