@@ -14,7 +14,6 @@ Pixels are ``uint8``/``uint16`` code values or ``float32`` in ``[0, 1]``; result
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -23,11 +22,11 @@ import numpy as np
 import torch
 
 from engine.color import srgb_to_linear
+from engine.cpu_work import row_bands
 
 # Below this, the sRGB curve is a straight line (IEC 61966-2-1).
 _SRGB_LINEAR_BELOW = 0.04045
 _lab_tables_built = False  # OpenCV builds them on the first Lab conversion of the process
-BAND_PIXELS = 1 << 16  # pixels per step of a pass chain: its temporaries stay in the cache
 
 
 @lru_cache(maxsize=2)
@@ -66,12 +65,6 @@ def to_float(pixels: np.ndarray) -> np.ndarray:
     if pixels.dtype in (np.uint8, np.uint16):
         return np.multiply(pixels, np.float32(1 / np.iinfo(pixels.dtype).max), dtype=np.float32)
     return pixels.astype(np.float32, copy=False)
-
-
-def row_bands(height: int, width: int) -> Iterator[slice]:
-    """Consecutive row ranges of about ``BAND_PIXELS`` pixels covering ``height`` rows."""
-    rows = max(1, BAND_PIXELS // max(width, 1))
-    return (slice(top, min(top + rows, height)) for top in range(0, height, rows))
 
 
 def lab_stats(pixels: np.ndarray, scale: np.ndarray, shift: np.ndarray) -> np.ndarray:

@@ -11,9 +11,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import cache
 
 import cv2
 import numpy as np
@@ -21,6 +19,7 @@ import torch
 
 from engine import mapping_arrays
 from engine.box import Box
+from engine.cpu_work import row_bands, worker_threads
 from engine.harmonizer import Harmonizer
 from engine.mapping import ColourMapping, Window
 
@@ -77,16 +76,6 @@ def _to_tensor(pixels: np.ndarray, device: torch.device) -> torch.Tensor:
     if tensor.dim() == 2:
         tensor = tensor.unsqueeze(-1)
     return tensor.permute(2, 0, 1).unsqueeze(0).float() / scale
-
-
-@cache
-def worker_threads() -> ThreadPoolExecutor:
-    """Threads for CPU work that numpy and OpenCV do without holding the GIL: one per core, kept."""
-    return ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="pipeline")
-
-
-if hasattr(os, "register_at_fork"):  # a forked child has none of its parent's threads: new ones
-    os.register_at_fork(after_in_child=worker_threads.cache_clear)
 
 
 def _area_pieces(pixels: np.ndarray, size: int) -> tuple[int, list[tuple[np.ndarray, tuple[int, int]]]]:
@@ -161,7 +150,7 @@ def _blend_on_cpu(mapping: ColourMapping, original: np.ndarray, weight: np.ndarr
     top = np.float32(np.iinfo(original.dtype).max)
     mapped = mapping.apply_array(original, window)
     result = np.empty_like(original)
-    for rows in mapping_arrays.row_bands(*original.shape[:2]):
+    for rows in row_bands(*original.shape[:2]):
         band = mapped[rows]
         cv2.patchNaNs(band, 0.0)
         np.clip(band, 0.0, 1.0, out=band)

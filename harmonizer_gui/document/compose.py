@@ -14,8 +14,7 @@ import cv2
 import numpy as np
 
 from engine.box import Box
-from engine.mapping_arrays import row_bands
-from engine.pipeline import worker_threads
+from engine.cpu_work import row_bands, worker_threads
 
 MIN_SCALE = 0.01
 MAX_SCALE = 100.0

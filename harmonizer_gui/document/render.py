@@ -16,8 +16,9 @@ import cv2
 import numpy as np
 
 from engine.box import Box
+from engine.cpu_work import worker_threads
 from engine.harmonizer import Harmonizer
-from engine.pipeline import Prediction, apply_prediction, harmonize_array, predict, worker_threads
+from engine.pipeline import Prediction, apply_prediction, harmonize_array, predict
 from harmonizer_gui.document.compose import (
     LayerTransform,
     compose,

@@ -1,8 +1,8 @@
 """Running the trainer's command line as a child process and reading its JSON-lines progress.
 
-The GUI never imports the trainer: it starts ``python -m harmonizer_cli train ... --progress json`` with
-QProcess, turns each stdout line into a typed event (:mod:`engine.training_protocol`) and emits
-it as a Qt signal. Lines may arrive in pieces or not be JSON at all (a library printing); pieces
+The GUI never imports the trainer: it starts ``python -m harmonizer_cli train ... --progress
+json`` with QProcess, turns each stdout line into a typed event (:mod:`engine.training_protocol`)
+and emits it as a Qt signal. Lines may arrive in pieces or not be JSON at all (a library printing); pieces
 are joined, strangers are kept with standard error's last lines, which explain a failure. An
 event that does not match the protocol is logged as a warning and kept with those lines.
 Cancelling sends SIGTERM: the trainer finishes its step, writes its last checkpoint and exits 130;

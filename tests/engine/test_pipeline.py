@@ -1,8 +1,5 @@
 from __future__ import annotations
 
-import multiprocessing
-import os
-
 import cv2
 import numpy as np
 import pytest
@@ -207,21 +204,6 @@ def test_chunks_mapped_where_their_mask_is_equal_the_whole_box_mapped_at_once() 
     whole = _blend_on_cpu(mapping, composite[region], mask[region], Window(20 / 400, 30 / 300, 380 / 400, 290 / 300), 0.8)
     assert np.abs(out[region] - whole).max() <= 1  # windows of chunks round a little differently
     assert np.array_equal(out[mask == 0], composite[mask == 0])
-
-
-def _use_the_worker_threads() -> None:
-    assert list(pipeline.worker_threads().map(abs, [-1, -2, -3])) == [1, 2, 3]
-
-
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
-def test_a_forked_child_gets_worker_threads_of_its_own() -> None:
-    _use_the_worker_threads()  # the parent's threads exist; the child has none of them
-    child = multiprocessing.get_context("fork").Process(target=_use_the_worker_threads)
-    child.start()
-    child.join(30)
-    if child.exitcode is None:
-        child.kill()
-    assert child.exitcode == 0
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
