@@ -44,7 +44,7 @@ class Actions(QObject):
         self.flip = make("&Flip Horizontally", "H")
         self.rotate_cw = make("Rotate &Clockwise", "R", tip="Rotate by 1 degree (drag the top handle for more)")
         self.rotate_ccw = make("Rotate C&ounter-clockwise", "Shift+R")
-        self.scale_up = make("&Larger", ["+", "=", "Shift+="])
+        self.scale_up = make("&Larger", ["+", "="])
         self.scale_down = make("&Smaller", ["-", "_"])
         self.centre_layer = make("C&entre on Background", "Ctrl+Shift+C")
         self.nudges: dict[tuple[int, int], QAction] = {}
