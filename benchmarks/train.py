@@ -69,7 +69,7 @@ def step_figures(device: torch.device, batch_size: int, steps: int, style_size: 
         negatives_done = time.perf_counter()
         with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
             harmonized = model(batch["composite"], batch["mask"])["harmonized"]
-            losses = loss_fn(harmonized.float(), batch["real"], batch["mask"], negatives)
+            losses = loss_fn(harmonized.float(), batch["real"], batch["mask"], negatives, batch["composite"])
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(losses["total"]).backward()
         scaler.unscale_(optimizer)

@@ -66,6 +66,10 @@ class ColourMapping(ABC):
     def to(self, device: torch.device | str, dtype: torch.dtype = torch.float32) -> ColourMapping:
         """The same mapping with its parameters on another device or dtype."""
 
+    def blend(self) -> tuple[ColourMapping, float]:
+        """For one image: a mapping and the share of its change this one makes (1: all of it)."""
+        return self, 1.0
+
 
 def identity_affine(batch: int = 1, device: torch.device | str = "cpu") -> torch.Tensor:
     """``(batch, 12)`` parameters of the identity colour transform."""
@@ -180,6 +184,37 @@ class ChainMapping(ColourMapping):
 
     def to(self, device: torch.device | str, dtype: torch.dtype = torch.float32) -> ChainMapping:
         return ChainMapping(*(m.to(device, dtype) for m in self.mappings))
+
+
+class GatedMapping(ColourMapping):
+    """A share ``gate`` of another mapping's change: ``x + gate * (inner(x) - x)``, per image.
+
+    The gate is a blend weight like the app's strength, so the pipeline folds it into its blend
+    (:meth:`blend`) instead of spending a pass over the pixels on it.
+    """
+
+    def __init__(self, inner: ColourMapping, gate: torch.Tensor) -> None:
+        if gate.dim() != 1:
+            raise ValueError(f"expected one gate per image (B,), got {tuple(gate.shape)}")
+        self.inner = inner
+        self.gate = gate
+
+    def apply(self, rgb: torch.Tensor, window: Window = Window()) -> torch.Tensor:
+        return torch.lerp(rgb, self.inner.apply(rgb, window), self.gate.view(-1, 1, 1, 1).to(rgb.dtype))
+
+    def apply_array(self, pixels: np.ndarray, window: Window = Window()) -> np.ndarray:
+        original = mapping_arrays.to_float(pixels)
+        mapped = self.inner.apply_array(pixels, window)
+        mapped -= original
+        mapped *= np.float32(_single(self.gate).item())
+        mapped += original
+        return mapped
+
+    def to(self, device: torch.device | str, dtype: torch.dtype = torch.float32) -> GatedMapping:
+        return GatedMapping(self.inner.to(device, dtype), self.gate.to(device=device, dtype=dtype))
+
+    def blend(self) -> tuple[ColourMapping, float]:
+        return self.inner, float(_single(self.gate).item())
 
 
 def fit_affine_grid(

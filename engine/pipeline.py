@@ -207,6 +207,8 @@ def apply_mapping(
     cores, unless the box is small and OpenCV's Lab tables are not built yet; elsewhere with
     tensors on ``device``.
     """
+    mapping, share = mapping.blend()  # a gated mapping's share is a blend weight, like the strength
+    strength *= share
     result = np.empty_like(composite)
     with_arrays = device.type == "cpu" and (
         box.height * box.width >= ARRAY_MIN_PIXELS or mapping_arrays.lab_tables_built()

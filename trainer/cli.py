@@ -65,6 +65,9 @@ class Setting:
         default = None if field.default is MISSING else field.default
         hint = get_type_hints(self.config)[self.name]
         value_type = next((t for t in get_args(hint) if t is not type(None)), hint)  # int | None -> int
+        if value_type is bool:  # a switch that turns an off-by-default field on
+            parser.add_argument(self.flag, action="store_true", help=self.help)
+            return
         parser.add_argument(self.flag, type=self.parse or value_type, default=default, choices=self.choices,
                             help=self.help if default is None else f"{self.help} (default: {default})")
 
@@ -94,6 +97,8 @@ SETTINGS = (
             "share of training inputs left unedited, to teach the model to leave a fitting foreground alone"),
     Setting("--negatives", NegativeConfig, "count", "K dynamic negatives per sample"),
     Setting("--style-weight", LossConfig, "style_weight", "lambda of the style terms"),
+    Setting("--harm-weight", LossConfig, "harm_weight",
+            "weight of the harm term: how much worse than the composite a foreground is made"),
     Setting("--vgg-weights", TrainConfig, "vgg_weights",
             "auto (cached ImageNet weights, else a fixed random VGG), imagenet (may download), random, or a file"),
     Setting("--style-size", LossConfig, "style_size",
@@ -102,6 +107,8 @@ SETTINGS = (
     Setting("--base", GeneratorConfig, "base",
             "what the mapping starts from: a learned Lab transfer (adaptive), classical, or the composite", choices=BASES),
     Setting("--width", GeneratorConfig, "width", "generator base width"),
+    Setting("--gate", GeneratorConfig, "gate",
+            "let the model choose how much of its correction to apply (with --init, grows the started model a gate)"),
 )
 
 

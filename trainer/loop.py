@@ -23,7 +23,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Subset
 
 from engine.checkpoint import CheckpointError, load_generator, save_checkpoint
-from engine.model.generator import SCSCoGenerator
+from engine.model.generator import SCSCoGenerator, with_gate
 from engine.training_protocol import (
     BEST_CHECKPOINT,
     LAST_CHECKPOINT,
@@ -85,7 +85,10 @@ def _build_model(config: TrainConfig, device: torch.device) -> tuple[SCSCoGenera
             model, _ = load_generator(config.init, "cpu")
         except CheckpointError as error:
             raise RunError(str(error)) from error
-        if model.config != config.generator:
+        if config.generator.gate and not model.config.gate:
+            model = with_gate(model)
+            log.info("--init: growing a gate on the architecture stored in %s", config.init)
+        elif model.config != config.generator:
             log.info("--init: using the architecture stored in %s", config.init)
         config = config.with_generator(model.config)
     else:
@@ -213,7 +216,7 @@ class Trainer:
         negatives = generate_negatives(*small, self.config.negatives, generator)
         with torch.autocast(device.type, dtype=torch.float16, enabled=self.amp):
             harmonized = self.network(composite, mask)["harmonized"]
-            losses = self.loss(harmonized.float(), real, mask, negatives)
+            losses = self.loss(harmonized.float(), real, mask, negatives, composite)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(losses["total"]).backward()
         self.scaler.unscale_(self.optimizer)

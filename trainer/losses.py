@@ -9,9 +9,14 @@ docs/DESIGN.md, "Losses":
   foreground's style seen through the real background's;
 - both as the ratio ``D(a, p) / (sum_k D(a, n_k) + eps)`` with mean-L1 distances, per sample and
   per style layer, then averaged. Gradients flow through the anchor in the numerator *and* in the
-  denominator.
+  denominator;
+- harm (this project's, not the paper's): how much worse than the composite the output's
+  foreground is, zero where it is no worse. MSE alone rewards a hedge halfway toward the
+  surroundings when the model cannot tell a right foreground from a wrong one; this term makes
+  changing a right foreground cost more than leaving a wrong one.
 
-``total = reconstruction + style_weight * (self_weight * self_style + consistency_weight * consistency)``.
+``total = reconstruction + harm_weight * harm
++ style_weight * (self_weight * self_style + consistency_weight * consistency)``.
 """
 from __future__ import annotations
 
@@ -36,6 +41,7 @@ class LossConfig(DictConfig):
         style_weight: lambda, the weight of both style terms together (0 skips the VGG passes).
         self_weight: weight of the foreground self-style term within them.
         consistency_weight: weight of the foreground-background consistency term within them.
+        harm_weight: weight of the harm term (0: plain SCS-Co).
         min_area: floor of the foreground area (pixels at the working size) in the
             reconstruction normaliser, so tiny foregrounds do not blow the loss up.
         eps: added to the contrastive denominators.
@@ -50,13 +56,16 @@ class LossConfig(DictConfig):
     style_weight: float = 0.01
     self_weight: float = 1.0
     consistency_weight: float = 1.0
+    harm_weight: float = 0.0
     min_area: float = 100.0
     eps: float = 1e-8
     style_size: int | None = 128
     style_batch: int = 64
 
     def __post_init__(self) -> None:
-        weights = (self.style_weight, self.self_weight, self.consistency_weight, self.min_area, self.eps)
+        weights = (
+            self.style_weight, self.self_weight, self.consistency_weight, self.harm_weight, self.min_area, self.eps
+        )
         if min(weights) < 0:
             raise ValueError(f"loss weights, min_area and eps must be non-negative, got {weights}")
         if (self.style_size is not None and self.style_size < 16) or self.style_batch < 1:
@@ -97,6 +106,24 @@ def reconstruction_loss(pred: Tensor, real: Tensor, mask: Tensor, min_area: floa
             f"{tuple(pred.shape)}, {tuple(real.shape)}, {tuple(mask.shape)}"
         )
     return masked_mse(pred.float(), real.float(), mask.float(), min_area).mean()
+
+
+def harm_loss(pred: Tensor, composite: Tensor, real: Tensor, mask: Tensor, min_area: float) -> Tensor:
+    """How much further from the real foreground the prediction is than the composite, averaged
+    over the batch: per sample ``max(0, fMSE(pred) - fMSE(composite))`` on the scale of
+    :func:`reconstruction_loss`. On an unedited input (composite = real) it is the reconstruction
+    error itself.
+
+    Shape:
+        pred, composite, real ``(B, C, H, W)``; mask ``(B, 1, H, W)``.
+    """
+    if composite.shape != pred.shape:
+        raise ValueError(
+            f"expected the composite to be shaped like the prediction {tuple(pred.shape)}, got {tuple(composite.shape)}"
+        )
+    mask = mask.float()
+    baseline = masked_mse(composite.float(), real.float(), mask, min_area)
+    return F.relu(masked_mse(pred.float(), real.float(), mask, min_area) - baseline).mean()
 
 
 def _check_features(features: Tensor, weights: Tensor) -> None:
@@ -226,7 +253,8 @@ class SCSCoLoss(nn.Module):
         - harmonized, real: ``(B, 3, H, W)``; mask ``(B, 1, H, W)``.
         - negatives: ``(B, K, 3, H, W)``, or already at ``config.style_shape(H, W)`` (cheaper
           to generate there).
-        - output: a dict of scalars ``total``, ``reconstruction``, ``self_style``, ``consistency``.
+        - composite: as harmonized, the network's input (for the harm term).
+        - output: a dict of scalars, one per :data:`engine.training_protocol.LOSS_TERMS`.
     """
 
     def __init__(self, style: StyleFeatures, config: LossConfig = LossConfig()) -> None:
@@ -234,18 +262,24 @@ class SCSCoLoss(nn.Module):
         self.style = style
         self.config = config
 
-    def forward(self, harmonized: Tensor, real: Tensor, mask: Tensor, negatives: Tensor) -> dict[str, Tensor]:
+    def forward(
+        self, harmonized: Tensor, real: Tensor, mask: Tensor, negatives: Tensor, composite: Tensor
+    ) -> dict[str, Tensor]:
         cfg = self.config
         size = cfg.style_shape(*harmonized.shape[-2:])
         self._check_inputs(harmonized, real, mask, negatives, size)
         rec = reconstruction_loss(harmonized, real, mask, cfg.min_area)
+        harm = torch.zeros((), device=rec.device)
+        if cfg.harm_weight:
+            harm = harm_loss(harmonized, composite, real, mask, cfg.min_area)
         if cfg.style_weight == 0 or cfg.self_weight + cfg.consistency_weight == 0:
             self_style = consistency = torch.zeros((), device=rec.device)
         else:
             self_style, consistency = self._style_terms(harmonized, real, mask, negatives, size)
         style = cfg.self_weight * self_style + cfg.consistency_weight * consistency
-        total = rec + cfg.style_weight * style
-        return {"total": total, "reconstruction": rec, "self_style": self_style, "consistency": consistency}
+        total = rec + cfg.harm_weight * harm + cfg.style_weight * style
+        return {"total": total, "reconstruction": rec, "harm": harm, "self_style": self_style,
+                "consistency": consistency}
 
     @staticmethod
     def _check_inputs(harmonized: Tensor, real: Tensor, mask: Tensor, negatives: Tensor, size: tuple[int, int]) -> None:

@@ -21,13 +21,18 @@ over a photo it is close to right; the adaptive base lets the network decide bet
 with a handful of parameters it learns in a few hundred steps. The network also sees the
 classical result as an input (``classical_input``).
 
+With ``gate``, a small head also predicts the share of its correction to apply (a
+:class:`~engine.mapping.GatedMapping`): leaving a foreground that already fits alone is then one
+number away, whatever the rest of the answer.
+
 ``forward`` returns a dict of named outputs: ``harmonized`` (the working-size result composed
 with the background), ``base`` (its starting point) and, for the mapping head, ``mapping``.
 """
 from __future__ import annotations
 
+import copy
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import torch
 import torch.nn.functional as F
@@ -35,7 +40,9 @@ from torch import nn
 
 from engine.classical import LabStatistics, lab_statistics, stats_mapping
 from engine.dict_config import DictConfig
-from engine.mapping import AFFINE_PARAMS, AffineGridMapping, ChainMapping, ColourMapping, LabStatsMapping, identity_affine
+from engine.mapping import (
+    AFFINE_PARAMS, AffineGridMapping, ChainMapping, ColourMapping, GatedMapping, LabStatsMapping, identity_affine,
+)
 from engine.model.bain import BAIN
 
 HEADS = ("mapping", "rgb")
@@ -44,6 +51,8 @@ MAX_WORKING_SIZE = 2048
 BASES = ("adaptive", "classical", "identity")
 TRANSFER_PARAMS = 12  # per Lab channel: mean pull, mean offset, spread pull, spread offset
 _STATS_FEATURES = 18
+_GATE_OPEN = 3.0  # the gate's logit before training: sigmoid(3) = 0.95, nearly all of the correction
+_GATE_GAIN = 10.0  # the gate head's output is scaled up so that a fine-tune's small steps can move it
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,7 @@ class GeneratorConfig(DictConfig):
     grid: int = 16  # side of the local mapping grid (mapping head)
     working_size: int = 256
     classical_input: bool = True  # feed the classical transfer result to the network
+    gate: bool = False  # predict the share of the correction to apply (mapping head)
 
     def __post_init__(self) -> None:
         problems = self._type_problems()
@@ -85,6 +95,8 @@ class GeneratorConfig(DictConfig):
                     f"grid {self.grid} must be the bottleneck size {int(bottleneck)} times a power of two, "
                     f"at most working_size / 2"
                 )
+        if self.gate and self.head != "mapping":
+            problems.append("gate needs the mapping head")
         if not 0 <= self.bain_levels <= self.decoder_stages:
             problems.append(f"bain_levels must be between 0 and {self.decoder_stages}")
         if problems:
@@ -173,6 +185,11 @@ class SCSCoGenerator(nn.Module):
             zero_layers = [self.rgb_head]
         if config.base == "adaptive":
             zero_layers.append(self.transfer_head[-1])
+        if config.gate:
+            self.gate_head = nn.Sequential(
+                nn.Linear(2 * out_channels + _STATS_FEATURES, out_channels), nn.LeakyReLU(0.1), nn.Linear(out_channels, 1),
+            )
+            zero_layers.append(self.gate_head[-1])
         for layer in zero_layers:  # start from the base: no correction until trained
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
@@ -187,13 +204,17 @@ class SCSCoGenerator(nn.Module):
 
     def forward(self, composite: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor | ColourMapping]:
         self._check_inputs(composite, mask)
-        features, pooled, base_mapping = self._encode(composite, mask)
+        features, pooled, base_mapping, described = self._encode(composite, mask)
         base = base_mapping.apply(composite.float()).clamp(0, 1) if base_mapping else composite.float()
 
         if self.config.head == "mapping":
             grid = self._grid_mapping(features, pooled)
             raw = grid.apply(base)
             mapping: ColourMapping | None = ChainMapping(base_mapping, grid) if base_mapping is not None else grid
+            if self.config.gate:
+                gate = self._gate(pooled, described)
+                raw = torch.lerp(composite.float(), raw.clamp(0, 1), gate.view(-1, 1, 1, 1))
+                mapping = GatedMapping(mapping, gate)
         else:
             raw = base + self.rgb_head(features).float()
             mapping = None
@@ -212,14 +233,19 @@ class SCSCoGenerator(nn.Module):
         if self.config.head != "mapping":
             raise ValueError(f"the {self.config.head} head answers with pictures, not a mapping")
         self._check_inputs(composite, mask)
-        features, pooled, base_mapping = self._encode(composite, mask)
+        features, pooled, base_mapping, described = self._encode(composite, mask)
         grid = self._grid_mapping(features, pooled)
-        return ChainMapping(base_mapping, grid) if base_mapping is not None else grid
+        mapping = ChainMapping(base_mapping, grid) if base_mapping is not None else grid
+        return GatedMapping(mapping, self._gate(pooled, described)) if self.config.gate else mapping
 
-    def _encode(self, composite: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, LabStatsMapping | None]:
-        """The last decoder features, their foreground and background means, and the base mapping."""
+    def _encode(
+        self, composite: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, LabStatsMapping | None, torch.Tensor | None]:
+        """The last decoder features, their foreground and background means, the base mapping and
+        the described Lab statistics (when a head uses them)."""
         cfg = self.config
-        stats = lab_statistics(composite, mask) if cfg.base != "identity" or cfg.classical_input else None
+        stats = lab_statistics(composite, mask) if cfg.base != "identity" or cfg.classical_input or cfg.gate else None
+        described = _described(stats) if cfg.base == "adaptive" or cfg.gate else None
         classical_mapping = stats_mapping(stats, stats.bg_mean, stats.bg_std) if stats is not None else None
         inputs = [composite - 0.5, mask]
         if cfg.classical_input:
@@ -233,8 +259,8 @@ class SCSCoGenerator(nn.Module):
         if cfg.base == "classical":
             base_mapping = classical_mapping
         elif cfg.base == "adaptive":
-            base_mapping = self._adaptive_transfer(pooled, stats)
-        return features, pooled, base_mapping
+            base_mapping = self._adaptive_transfer(pooled, stats, described)
+        return features, pooled, base_mapping, described
 
     def _grid_mapping(self, features: torch.Tensor, pooled: torch.Tensor) -> AffineGridMapping:
         """The mapping head: a global affine transform plus local corrections on the grid."""
@@ -255,7 +281,12 @@ class SCSCoGenerator(nn.Module):
                 features = self.bains[stage](features, F.adaptive_avg_pool2d(mask, features.shape[-2:]))
         return features
 
-    def _adaptive_transfer(self, pooled: torch.Tensor, stats: LabStatistics) -> LabStatsMapping:
+    def _gate(self, pooled: torch.Tensor, described: torch.Tensor) -> torch.Tensor:
+        """The share of the correction to apply, per image, in ``(0, 1)``."""
+        logit = _GATE_OPEN + _GATE_GAIN * self.gate_head(torch.cat((pooled.float(), described), dim=1)).float()
+        return torch.sigmoid(logit).squeeze(1)
+
+    def _adaptive_transfer(self, pooled: torch.Tensor, stats: LabStatistics, described: torch.Tensor) -> LabStatsMapping:
         """A Lab statistics transfer whose strength and target the network chooses per channel.
 
         The foreground's target mean and log-spread are pulled from its own toward the background's
@@ -265,12 +296,31 @@ class SCSCoGenerator(nn.Module):
         """
         fg_log_std = stats.fg_std.clamp(min=1e-3).log()
         bg_log_std = stats.bg_std.clamp(min=1e-3).log()
-        described = torch.cat((
-            stats.fg_mean / 50, stats.bg_mean / 50, (stats.bg_mean - stats.fg_mean) / 50,
-            fg_log_std, bg_log_std, bg_log_std - fg_log_std,
-        ), dim=1)
         params = self.transfer_head(torch.cat((pooled.float(), described), dim=1)).float()
         mean_pull, mean_offset, std_pull, std_offset = params.chunk(4, dim=1)
         target_mean = stats.fg_mean + mean_pull * (stats.bg_mean - stats.fg_mean) + 10 * mean_offset
         target_log_std = fg_log_std + std_pull * (bg_log_std - fg_log_std) + std_offset
         return stats_mapping(stats, target_mean, target_log_std.exp())
+
+
+def with_gate(model: SCSCoGenerator) -> SCSCoGenerator:
+    """A copy of ``model`` grown a gate, for fine-tuning it into a gated one. The gate starts at
+    the same share for every input (95%), so the fine-tune begins from nearly the model's answers."""
+    if model.config.gate:
+        return copy.deepcopy(model)
+    grown = SCSCoGenerator(replace(model.config, gate=True))
+    missing, unexpected = grown.load_state_dict(model.state_dict(), strict=False)
+    if unexpected or any(not key.startswith("gate_head.") for key in missing):
+        raise RuntimeError(f"cannot grow a gate on this model: missing {missing}, unexpected {unexpected}")
+    return grown.to(next(model.parameters()).device)
+
+
+def _described(stats: LabStatistics) -> torch.Tensor:
+    """The foreground's and background's Lab means and log-spreads, and their differences, on
+    scales near 1: ``(B, 18)``."""
+    fg_log_std = stats.fg_std.clamp(min=1e-3).log()
+    bg_log_std = stats.bg_std.clamp(min=1e-3).log()
+    return torch.cat((
+        stats.fg_mean / 50, stats.bg_mean / 50, (stats.bg_mean - stats.fg_mean) / 50,
+        fg_log_std, bg_log_std, bg_log_std - fg_log_std,
+    ), dim=1)

@@ -1,6 +1,6 @@
 """A small live plot of the training losses over steps, drawn with QPainter (no QtCharts).
 
-Four curves: the total and its three terms (reconstruction, self-style contrast, consistency),
+Five curves: the total and its four terms (reconstruction, harm, self-style contrast, consistency),
 on a linear or logarithmic value axis. Long runs are thinned to about two points per pixel.
 """
 
@@ -18,6 +18,7 @@ from engine.training_protocol import LOSS_TERMS
 _LOOKS = {  # each loss term's label and colour (None: the palette's text colour)
     "total": ("total", None),
     "reconstruction": ("reconstruction", QColor(86, 156, 255)),
+    "harm": ("harm", QColor(220, 80, 160)),
     "self_style": ("self-style", QColor(255, 160, 64)),
     "consistency": ("consistency", QColor(96, 200, 120)),
 }

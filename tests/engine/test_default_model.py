@@ -15,12 +15,14 @@ from trainer.devset import held_out, object_sources
 
 CARD = DEFAULT_CHECKPOINT.with_suffix(".md")
 MAX_BYTES = 30 * 1024 * 1024
-# Bars the bundled model clears and its predecessor did not (fMSE on the 0-255 scale; the model
-# card has the figures): the change it makes to unedited foregrounds, and how much of a recolouring
-# it leaves.
-IDENTITY_SCENE_FMSE = 50.0
-IDENTITY_PHOTO_MEDIAN_FMSE = 150.0
-RECOLOUR_MEDIAN_KEPT = 0.9
+# fMSE on the 0-255 scale; the model card has the figures. The change the bundled model may make
+# to unedited foregrounds: bars it clears and its predecessors did not.
+IDENTITY_SCENE_FMSE = 15.0
+IDENTITY_PHOTO_MEDIAN_FMSE = 60.0
+# What it must still do for recoloured ones: the share of the error it may leave.
+RECOLOUR_MEDIAN_KEPT = 0.95
+CAST_EACH_KEPT = 0.9
+CAST_TOTAL_KEPT = 0.65
 
 
 def _scene(seed: int, size: int = 320) -> np.ndarray:
@@ -71,8 +73,8 @@ def test_bundled_model_improves_synthetic_composites() -> None:
         before.append(image_metrics(composite, real, mask, size=None)["fmse"])
         after.append(image_metrics(result, real, mask, size=None)["fmse"])
     # Every cast is reduced; the strong warm one least (see the model card's limits).
-    assert all(a < 0.9 * b for a, b in zip(after, before)), (before, after)
-    assert sum(after) < 0.6 * sum(before), (before, after)
+    assert all(a < CAST_EACH_KEPT * b for a, b in zip(after, before)), (before, after)
+    assert sum(after) < CAST_TOTAL_KEPT * sum(before), (before, after)
 
 
 def _held_out_object_photos(per_source: int = 2) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.mapping import ColourMapping
-from engine.model.generator import GeneratorConfig, SCSCoGenerator
+from engine.mapping import ColourMapping, GatedMapping
+from engine.model.generator import GeneratorConfig, SCSCoGenerator, with_gate
 from tests.engine.conftest import classical_harmonize
 
 TINY = dict(width=4, max_width=8, depth=3, working_size=32, grid=8, bain_key_dim=4, bain_pool=4)
@@ -89,6 +89,7 @@ def test_default_configuration_is_small() -> None:
         (dict(working_size=100), "divisible"),
         (dict(grid=12), "grid"),
         (dict(bain_levels=9), "bain_levels"),
+        (dict(gate=True, head="rgb"), "gate"),
     ],
 )
 def test_invalid_configurations_are_explained(settings: dict, message: str) -> None:
@@ -107,3 +108,40 @@ def test_wrong_input_size_is_rejected() -> None:
     model = SCSCoGenerator(GeneratorConfig(**TINY))
     with pytest.raises(ValueError, match=r"\(B, 3, 32, 32\)"):
         model(torch.rand(1, 3, 64, 64), torch.rand(1, 1, 64, 64))
+
+
+def _trained_like(model: SCSCoGenerator) -> SCSCoGenerator:
+    """The heads moved off their zero start, as training leaves them."""
+    torch.manual_seed(3)
+    with torch.no_grad():
+        for head in (model.local_head, model.global_head[-1], model.transfer_head[-1]):
+            head.weight.normal_(0, 0.05)
+    return model.eval()
+
+
+def test_a_gate_grown_on_a_model_starts_nearly_open_and_can_close() -> None:
+    composite, mask = _inputs()
+    model = _trained_like(SCSCoGenerator(GeneratorConfig(**TINY)))
+    gated = with_gate(model).eval()
+    assert gated.config.gate and not model.config.gate
+    before, after = model(composite, mask)["harmonized"], gated(composite, mask)["harmonized"]
+    mapping = gated.predict_mapping(composite[:1], mask[:1])
+    assert isinstance(mapping, GatedMapping)
+    share = mapping.blend()[1]
+    assert 0.9 < share < 1 and (before - composite).abs().max() > 0.01
+    assert torch.allclose(after, torch.lerp(composite, before, share), atol=1e-5)  # the same answer, a little less of it
+    with torch.no_grad():
+        gated.gate_head[-1].bias.fill_(-30.0)  # shut
+    assert torch.allclose(gated(composite, mask)["harmonized"], composite, atol=1e-6)
+
+
+def test_the_gate_learns_to_leave_a_right_foreground_alone() -> None:
+    composite, mask = _inputs()
+    gated = with_gate(_trained_like(SCSCoGenerator(GeneratorConfig(**TINY)))).train()
+    optimizer = torch.optim.Adam(gated.gate_head.parameters(), lr=0.05)
+    for _ in range(60):  # the composite is the real photo: any change is an error
+        loss = ((gated(composite, mask)["harmonized"] - composite) ** 2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert float(gated.predict_mapping(composite[:1], mask[:1]).blend()[1]) < 0.2

@@ -6,6 +6,7 @@ import torch
 from engine.mapping import (
     AffineGridMapping,
     ChainMapping,
+    GatedMapping,
     LabStatsMapping,
     Window,
     apply_affine,
@@ -99,3 +100,17 @@ def test_apply_affine_rejects_bad_coefficients() -> None:
     with pytest.raises(ValueError, match="B, 12"):
         AffineGridMapping(torch.zeros(1, 9, 2, 2))
     assert apply_affine(torch.ones(1, 3, 2, 2), identity_affine(1)[:, :, None, None]).shape == (1, 3, 2, 2)
+
+
+def test_a_gate_applies_that_share_of_the_change_and_hands_it_to_the_blend() -> None:
+    rgb = torch.rand(2, 3, 4, 4)
+    brighter = LabStatsMapping(torch.ones(2, 3), torch.tensor([[10.0, 0.0, 0.0]] * 2))
+    gated = GatedMapping(brighter, torch.tensor([0.0, 0.25]))
+    out = gated.apply(rgb)
+    assert torch.allclose(out[0], rgb[0])
+    assert torch.allclose(out[1], rgb[1] + 0.25 * (brighter.apply(rgb)[1] - rgb[1]), atol=1e-6)
+    inner, share = GatedMapping(brighter, torch.tensor([0.25])).blend()
+    assert inner is brighter and share == 0.25
+    assert brighter.blend() == (brighter, 1.0)
+    with pytest.raises(ValueError, match=r"\(B,\)"):
+        GatedMapping(brighter, torch.tensor(0.5))

@@ -9,7 +9,9 @@ from engine.harmonizer import ClassicalHarmonizer, NetworkHarmonizer
 from engine.model.generator import GeneratorConfig, SCSCoGenerator
 from engine import mapping_arrays, pipeline
 from engine.box import Box
-from engine.mapping import AffineGridMapping, ChainMapping, ColourMapping, LabStatsMapping, Window, identity_affine
+from engine.mapping import (
+    AffineGridMapping, ChainMapping, ColourMapping, GatedMapping, LabStatsMapping, Window, identity_affine,
+)
 from engine.pipeline import (
     _area_resize,
     _blend_on_cpu,
@@ -107,6 +109,18 @@ def test_strength_blends_between_composite_and_result() -> None:
     full = harmonize_array(ClassicalHarmonizer(), composite, mask).astype(float)
     half = harmonize_array(ClassicalHarmonizer(), composite, mask, strength=0.5).astype(float)
     assert np.abs(half - (composite + full) / 2).max() <= 1.0
+
+
+def test_a_gated_mapping_blends_like_that_strength(cpu_path: str) -> None:
+    composite, mask, _ = _scene()
+    box = foreground_box(mask > 0)
+    crop = working_crop(box, *mask.shape)
+    mapping = predict_crop_mapping(ClassicalHarmonizer(), composite, mask, crop)
+    gated = GatedMapping(mapping, torch.tensor([0.4]))
+    device = torch.device("cpu")
+    expected = apply_mapping(mapping, composite, mask, box, crop, device, strength=0.2)
+    assert np.array_equal(apply_mapping(gated, composite, mask, box, crop, device, strength=0.5), expected)
+    assert not np.array_equal(expected, composite)
 
 
 def test_soft_mask_edges_blend_smoothly() -> None:

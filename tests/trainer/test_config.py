@@ -33,15 +33,18 @@ def test_every_setting_reaches_its_field() -> None:
     values = {"--batch-size": "3", "--size": "64", "--device": "cpu", "--init": "start.safetensors", "--lr": "0.5",
               "--seed": "7", "--workers": "0", "--val-every": "4", "--val-limit": "9", "--checkpoint-every": "11",
               "--log-every": "2", "--mask-shapes": "cutouts", "--shape-probability": "0.25",
-              "--identity-fraction": "0.125", "--negatives": "3", "--style-weight": "0.5", "--vgg-weights": "random",
+              "--identity-fraction": "0.125", "--negatives": "3", "--style-weight": "0.5", "--harm-weight": "2.5", "--vgg-weights": "random",
               "--style-size": "32", "--head": "rgb", "--base": "classical", "--width": "8"}
-    assert set(values) == {setting.flag for setting in SETTINGS}
+    switches = {"--gate"}  # fields that are off unless given; --gate needs the mapping head
+    assert set(values) | switches == {setting.flag for setting in SETTINGS}
+    assert _config("--gate").generator.gate and not _config().generator.gate
     config = _config(*(item for pair in values.items() for item in pair), "--epochs", "2")
     sections = {TrainConfig: config, DataConfig: config.data_config, SynthesisConfig: config.data_config.synthesis,
                 LossConfig: config.loss, NegativeConfig: config.negatives, GeneratorConfig: config.generator}
     for setting in SETTINGS:
         value = getattr(sections[setting.config], setting.name)
-        assert value == (setting.parse or type(value))(values[setting.flag]), setting.flag
+        if setting.flag not in switches:
+            assert value == (setting.parse or type(value))(values[setting.flag]), setting.flag
     assert config.epochs == 2 and config.steps is None
     assert config.seed == 7 and config.init == str(Path("start.safetensors").resolve())
 

@@ -5,7 +5,10 @@ import torch
 import torch.nn.functional as F
 
 from engine.model.generator import GeneratorConfig, SCSCoGenerator
-from trainer.losses import LossConfig, SCSCoLoss, contrastive_ratio, cross_style, reconstruction_loss, region_style
+from engine.training_protocol import LOSS_TERMS
+from trainer.losses import (
+    LossConfig, SCSCoLoss, contrastive_ratio, cross_style, harm_loss, reconstruction_loss, region_style,
+)
 from trainer.negatives import generate_negatives
 from trainer.style import StyleFeatures, load_style_features
 
@@ -143,22 +146,44 @@ def test_gradient_flows_through_the_negative_distances() -> None:
 # --- SCSCoLoss ------------------------------------------------------------------------------
 
 
-def test_loss_returns_the_four_finite_terms_and_their_weighted_sum(style: StyleFeatures) -> None:
+def test_loss_returns_every_protocol_term_and_their_weighted_sum(style: StyleFeatures) -> None:
     real, mask, composite, negatives = _scene()
-    config = LossConfig(style_weight=0.5, self_weight=2.0, consistency_weight=3.0, style_size=None)
-    out = SCSCoLoss(style, config)(composite, real, mask, negatives)
-    assert set(out) == {"total", "reconstruction", "self_style", "consistency"}
+    config = LossConfig(style_weight=0.5, self_weight=2.0, consistency_weight=3.0, harm_weight=4.0, style_size=None)
+    worse = torch.lerp(composite, 1 - real, mask)  # further from the real foreground than the composite
+    out = SCSCoLoss(style, config)(worse, real, mask, negatives, composite)
+    assert set(out) == set(LOSS_TERMS)
     assert all(v.dim() == 0 and torch.isfinite(v) for v in out.values())
-    assert out["self_style"] > 0 and out["consistency"] > 0
-    expected = out["reconstruction"] + 0.5 * (2.0 * out["self_style"] + 3.0 * out["consistency"])
+    assert out["self_style"] > 0 and out["consistency"] > 0 and out["harm"] > 0
+    expected = out["reconstruction"] + 4.0 * out["harm"] + 0.5 * (2.0 * out["self_style"] + 3.0 * out["consistency"])
     assert torch.allclose(out["total"], expected)
-    assert torch.allclose(out["reconstruction"], reconstruction_loss(composite, real, mask, config.min_area))
+    assert torch.allclose(out["reconstruction"], reconstruction_loss(worse, real, mask, config.min_area))
+
+
+# --- harm -----------------------------------------------------------------------------------
+
+
+def test_harm_counts_only_what_is_worse_than_the_composite() -> None:
+    real, mask, composite, _ = _scene()
+    area = 100.0
+    assert harm_loss(real, composite, real, mask, area) == 0  # fixed
+    assert harm_loss(torch.lerp(real, composite, 0.5), composite, real, mask, area) == 0  # improved
+    assert harm_loss(composite, composite, real, mask, area) == 0  # left alone
+    worse = torch.lerp(composite, 1 - real, mask)
+    expected = reconstruction_loss(worse, real, mask, area) - reconstruction_loss(composite, real, mask, area)
+    assert torch.allclose(harm_loss(worse, composite, real, mask, area), expected)
+
+
+def test_harm_on_an_unedited_input_is_any_change_to_its_foreground() -> None:
+    real, mask, composite, _ = _scene()
+    assert torch.allclose(harm_loss(composite, real, real, mask, 100.0), reconstruction_loss(composite, real, mask, 100.0))
+    with pytest.raises(ValueError, match="composite"):
+        harm_loss(composite, real[..., :16], real, mask, 100.0)
 
 
 def test_style_terms_vanish_at_the_real_image_and_grow_toward_the_composite(style: StyleFeatures) -> None:
     real, mask, composite, negatives = _scene()
     loss = SCSCoLoss(style, LossConfig(style_size=None))
-    terms = [loss(torch.lerp(real, composite, t), real, mask, negatives) for t in (0.0, 0.5, 1.0)]
+    terms = [loss(torch.lerp(real, composite, t), real, mask, negatives, composite) for t in (0.0, 0.5, 1.0)]
     assert terms[0]["self_style"] == 0 and terms[0]["consistency"] == 0
     for key in ("self_style", "consistency"):
         assert terms[0][key] < terms[1][key] < terms[2][key]
@@ -171,7 +196,7 @@ def test_gradients_reach_the_generator_through_the_style_terms_alone(style: Styl
         model.local_head.weight.normal_(0, 0.01)
         model.global_head[-1].weight.normal_(0, 0.01)
     harmonized = model(composite, mask)["harmonized"]
-    out = SCSCoLoss(style, LossConfig(style_size=None))(harmonized, real, mask, negatives)
+    out = SCSCoLoss(style, LossConfig(style_size=None))(harmonized, real, mask, negatives, composite)
     (out["total"] - out["reconstruction"]).backward()
     grads = [p.grad for p in model.parameters() if p.grad is not None]
     assert grads and sum(g.abs().sum() for g in grads) > 0
@@ -183,7 +208,7 @@ def test_zero_style_weight_skips_the_style_network(style: StyleFeatures, monkeyp
     real, mask, composite, negatives = _scene()
     loss = SCSCoLoss(style, LossConfig(style_weight=0.0))
     monkeypatch.setattr(style, "forward", lambda rgb: pytest.fail("style network ran"))
-    out = loss(composite, real, mask, negatives)
+    out = loss(composite, real, mask, negatives, composite)
     assert out["self_style"] == 0 and out["total"] == out["reconstruction"]
 
 
@@ -191,24 +216,24 @@ def test_style_size_negatives_at_style_size_and_chunking_agree(style: StyleFeatu
     real, mask, composite, negatives = _scene(b=3, size=64)
     config = LossConfig(style_size=32)
     assert config.style_shape(64, 64) == (32, 32) and config.style_shape(16, 24) == (16, 24)
-    full = SCSCoLoss(style, config)(composite, real, mask, negatives)
+    full = SCSCoLoss(style, config)(composite, real, mask, negatives, composite)
     small = F.interpolate(negatives.flatten(0, 1), size=32, mode="area").unflatten(0, negatives.shape[:2])
-    chunked = SCSCoLoss(style, LossConfig(style_size=32, style_batch=1))(composite, real, mask, small)
+    chunked = SCSCoLoss(style, LossConfig(style_size=32, style_batch=1))(composite, real, mask, small, composite)
     for key in full:
         assert torch.allclose(full[key], chunked[key], rtol=1e-4, atol=1e-7), key
     with pytest.raises(ValueError, match=r"\(3, 3, 3, 48, 48\)"):
-        SCSCoLoss(style, config)(composite, real, mask, negatives[..., :48, :48])
+        SCSCoLoss(style, config)(composite, real, mask, negatives[..., :48, :48], composite)
 
 
 def test_style_statistics_stay_in_float32_under_autocast(style: StyleFeatures) -> None:
     real, mask, composite, negatives = _scene()
     loss = SCSCoLoss(style, LossConfig(style_size=None))
-    reference = loss(composite, real, mask, negatives)
+    reference = loss(composite, real, mask, negatives, composite)
     big = torch.full((1, 4, 2, 2), 300.0)  # Gram entries 9e4: beyond float16
     with torch.autocast("cpu", dtype=torch.bfloat16):
         gram = region_style(big, torch.ones(1, 1, 2, 2))
         cross = cross_style(gram, gram)
-        mixed = loss(composite, real, mask, negatives)
+        mixed = loss(composite, real, mask, negatives, composite)
     assert gram.dtype == torch.float32 and torch.equal(gram, torch.full((1, 4, 4), 9e4))
     assert cross.dtype == torch.float32 and torch.equal(cross, torch.full((1, 4, 4), 4 * 9e4**2))
     for key in reference:  # only the style network itself runs in bfloat16
@@ -217,6 +242,6 @@ def test_style_statistics_stay_in_float32_under_autocast(style: StyleFeatures) -
 
 def test_empty_foreground_gives_finite_zero_style_terms(style: StyleFeatures) -> None:
     real, _, composite, negatives = _scene()
-    out = SCSCoLoss(style, LossConfig(style_size=None))(composite, real, torch.zeros(2, 1, 32, 32), negatives)
+    out = SCSCoLoss(style, LossConfig(style_size=None))(composite, real, torch.zeros(2, 1, 32, 32), negatives, composite)
     assert all(torch.isfinite(v) for v in out.values())
     assert out["self_style"] == 0 and out["consistency"] == 0 and out["reconstruction"] == 0

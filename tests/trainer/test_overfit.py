@@ -36,7 +36,7 @@ def test_tiny_model_overfits_a_tiny_batch() -> None:
     start = foreground_error()
     for _ in range(80):
         negatives = generate_negatives(real, mask, composite, NegativeConfig(count=3), generator)
-        losses = loss_fn(model(composite, mask)["harmonized"], real, mask, negatives)
+        losses = loss_fn(model(composite, mask)["harmonized"], real, mask, negatives, composite)
         optimizer.zero_grad()
         losses["total"].backward()
         optimizer.step()

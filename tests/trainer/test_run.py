@@ -16,7 +16,9 @@ import torch
 
 from engine.checkpoint import load_generator, read_checkpoint
 from engine.harmonizer import NetworkHarmonizer, load_harmonizer
+from engine.model.generator import GeneratorConfig
 from engine.pipeline import harmonize_array
+from engine.training_protocol import LOSS_TERMS
 from harmonizer_cli import program
 from tests.trainer.conftest import TINY_RUN
 
@@ -56,7 +58,7 @@ def test_run_writes_loadable_checkpoints_progress_and_previews(photo_folder: Pat
     assert log[0]["total_steps"] == 4 and log[0]["train_images"] > 0
     steps = [e for e in log if e["event"] == "step"]
     assert [e["step"] for e in steps] == [1, 2, 3, 4]
-    assert set(steps[0]["losses"]) == {"total", "reconstruction", "self_style", "consistency"}
+    assert set(steps[0]["losses"]) == set(LOSS_TERMS)
     assert all(np.isfinite(list(e["losses"].values())).all() for e in steps)
     assert {"lr", "images_per_s", "eta_s", "epoch"} <= set(steps[0])
     validations = [e for e in log if e["event"] == "validation"]
@@ -125,6 +127,19 @@ def test_fine_tuning_starts_from_the_given_checkpoint(photo_folder: Path, tmp_pa
     # The checkpoint's architecture and working size win over --width and the default --size.
     assert tuned.config.width == 4 and tuned.config.working_size == 32
     assert meta["train_config"]["init"] == str(base)
+
+
+def test_fine_tuning_with_gate_grows_one_on_the_given_model(photo_folder: Path, tmp_path: Path) -> None:
+    assert train(photo_folder, tmp_path / "base", "--steps", "2") == 0
+    base = tmp_path / "base" / "last.safetensors"
+    assert train(photo_folder, tmp_path / "gated", "--steps", "2", "--init", str(base), "--gate", "--harm-weight", "1") == 0
+    tuned, meta = load_generator(tmp_path / "gated" / "last.safetensors")
+    assert tuned.config.gate and meta["train_config"]["loss"]["harm_weight"] == 1.0
+    assert tuned.config == GeneratorConfig.from_dict({**load_generator(base)[0].config.to_dict(), "gate": True})
+    rgb = np.random.default_rng(0).integers(0, 256, (40, 40, 3), dtype=np.uint8)
+    mask = np.zeros((40, 40), np.float32)
+    mask[10:30, 10:30] = 1
+    assert harmonize_array(NetworkHarmonizer(tuned, "gated"), rgb, mask).shape == rgb.shape
 
 
 def test_existing_run_is_not_overwritten_without_resume(photo_folder: Path, tmp_path: Path, capsys) -> None:

@@ -68,7 +68,7 @@ def main(args: list[str]) -> int:
     while step < steps and not stop[0]:
         time.sleep(delay)
         step += 1
-        losses = {"total": 1.0 / step, "reconstruction": 0.5 / step, "self_style": 0.3, "consistency": 0.2}
+        losses = {"total": 1.0 / step, "reconstruction": 0.5 / step, "harm": 0.0, "self_style": 0.3, "consistency": 0.2}
         event = StepEvent(step=step, total_steps=steps, epoch=0, losses=losses, lr=0.001, images_per_s=80.0,
                           eta_s=delay * (steps - step))
         if "--fake-off-protocol" in args:

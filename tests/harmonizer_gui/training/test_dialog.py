@@ -149,7 +149,7 @@ def test_the_loss_plot_draws_curves_on_either_scale(qtbot) -> None:  # noqa: ANN
     plot.resize(400, 200)
     empty = plot.grab().toImage()
     for step in range(1, 3001):
-        plot.add(step, {"total": 1 / step, "reconstruction": 0.5 / step, "self_style": 0.3, "consistency": float("nan")})
+        plot.add(step, {"total": 1 / step, "reconstruction": 0.5 / step, "harm": 0.0, "self_style": 0.3, "consistency": float("nan")})
     assert point_count(plot) == 3000 and point_count(plot, "consistency") == 0
     for log_scale in (True, False):
         plot.set_log_scale(log_scale)
