@@ -30,7 +30,6 @@ with the background), ``base`` (its starting point) and, for the mapping head, `
 """
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass, fields, replace
 
@@ -187,7 +186,8 @@ class SCSCoGenerator(nn.Module):
             zero_layers.append(self.transfer_head[-1])
         if config.gate:
             self.gate_head = nn.Sequential(
-                nn.Linear(2 * out_channels + _STATS_FEATURES, out_channels), nn.LeakyReLU(0.1), nn.Linear(out_channels, 1),
+                nn.Linear(2 * out_channels + _STATS_FEATURES, out_channels), nn.LeakyReLU(0.1),
+                nn.Linear(out_channels, 1),
             )
             zero_layers.append(self.gate_head[-1])
         for layer in zero_layers:  # start from the base: no correction until trained
@@ -204,7 +204,7 @@ class SCSCoGenerator(nn.Module):
 
     def forward(self, composite: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor | ColourMapping]:
         self._check_inputs(composite, mask)
-        features, pooled, base_mapping, described = self._encode(composite, mask)
+        features, pooled, base_mapping, summary = self._encode(composite, mask)
         base = base_mapping.apply(composite.float()).clamp(0, 1) if base_mapping else composite.float()
 
         if self.config.head == "mapping":
@@ -212,7 +212,7 @@ class SCSCoGenerator(nn.Module):
             raw = grid.apply(base)
             mapping: ColourMapping | None = ChainMapping(base_mapping, grid) if base_mapping is not None else grid
             if self.config.gate:
-                gate = self._gate(pooled, described)
+                gate = self._gate(summary)
                 raw = torch.lerp(composite.float(), raw.clamp(0, 1), gate.view(-1, 1, 1, 1))
                 mapping = GatedMapping(mapping, gate)
         else:
@@ -233,19 +233,18 @@ class SCSCoGenerator(nn.Module):
         if self.config.head != "mapping":
             raise ValueError(f"the {self.config.head} head answers with pictures, not a mapping")
         self._check_inputs(composite, mask)
-        features, pooled, base_mapping, described = self._encode(composite, mask)
+        features, pooled, base_mapping, summary = self._encode(composite, mask)
         grid = self._grid_mapping(features, pooled)
         mapping = ChainMapping(base_mapping, grid) if base_mapping is not None else grid
-        return GatedMapping(mapping, self._gate(pooled, described)) if self.config.gate else mapping
+        return GatedMapping(mapping, self._gate(summary)) if self.config.gate else mapping
 
     def _encode(
         self, composite: torch.Tensor, mask: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, LabStatsMapping | None, torch.Tensor | None]:
         """The last decoder features, their foreground and background means, the base mapping and
-        the described Lab statistics (when a head uses them)."""
+        what the small heads read (those means with the described Lab statistics; when one is used)."""
         cfg = self.config
         stats = lab_statistics(composite, mask) if cfg.base != "identity" or cfg.classical_input or cfg.gate else None
-        described = _described(stats) if cfg.base == "adaptive" or cfg.gate else None
         classical_mapping = stats_mapping(stats, stats.bg_mean, stats.bg_std) if stats is not None else None
         inputs = [composite - 0.5, mask]
         if cfg.classical_input:
@@ -254,13 +253,14 @@ class SCSCoGenerator(nn.Module):
         features = self._features(torch.cat(inputs, dim=1), mask)
         m = F.adaptive_avg_pool2d(mask, features.shape[-2:])
         pooled = torch.cat((_masked_mean(features, m), _masked_mean(features, 1 - m)), dim=1)
+        summary = torch.cat((pooled.float(), _described(stats)), dim=1) if cfg.base == "adaptive" or cfg.gate else None
 
         base_mapping: LabStatsMapping | None = None
         if cfg.base == "classical":
             base_mapping = classical_mapping
         elif cfg.base == "adaptive":
-            base_mapping = self._adaptive_transfer(pooled, stats, described)
-        return features, pooled, base_mapping, described
+            base_mapping = self._adaptive_transfer(summary, stats)
+        return features, pooled, base_mapping, summary
 
     def _grid_mapping(self, features: torch.Tensor, pooled: torch.Tensor) -> AffineGridMapping:
         """The mapping head: a global affine transform plus local corrections on the grid."""
@@ -281,12 +281,12 @@ class SCSCoGenerator(nn.Module):
                 features = self.bains[stage](features, F.adaptive_avg_pool2d(mask, features.shape[-2:]))
         return features
 
-    def _gate(self, pooled: torch.Tensor, described: torch.Tensor) -> torch.Tensor:
+    def _gate(self, summary: torch.Tensor) -> torch.Tensor:
         """The share of the correction to apply, per image, in ``(0, 1)``."""
-        logit = _GATE_OPEN + _GATE_GAIN * self.gate_head(torch.cat((pooled.float(), described), dim=1)).float()
+        logit = _GATE_OPEN + _GATE_GAIN * self.gate_head(summary).float()
         return torch.sigmoid(logit).squeeze(1)
 
-    def _adaptive_transfer(self, pooled: torch.Tensor, stats: LabStatistics, described: torch.Tensor) -> LabStatsMapping:
+    def _adaptive_transfer(self, summary: torch.Tensor, stats: LabStatistics) -> LabStatsMapping:
         """A Lab statistics transfer whose strength and target the network chooses per channel.
 
         The foreground's target mean and log-spread are pulled from its own toward the background's
@@ -294,9 +294,8 @@ class SCSCoGenerator(nn.Module):
         The explicit statistics let a small head learn this regression far faster than the
         convolutional features alone would.
         """
-        fg_log_std = stats.fg_std.clamp(min=1e-3).log()
-        bg_log_std = stats.bg_std.clamp(min=1e-3).log()
-        params = self.transfer_head(torch.cat((pooled.float(), described), dim=1)).float()
+        fg_log_std, bg_log_std = _log_spreads(stats)
+        params = self.transfer_head(summary).float()
         mean_pull, mean_offset, std_pull, std_offset = params.chunk(4, dim=1)
         target_mean = stats.fg_mean + mean_pull * (stats.bg_mean - stats.fg_mean) + 10 * mean_offset
         target_log_std = fg_log_std + std_pull * (bg_log_std - fg_log_std) + std_offset
@@ -306,8 +305,6 @@ class SCSCoGenerator(nn.Module):
 def with_gate(model: SCSCoGenerator) -> SCSCoGenerator:
     """A copy of ``model`` grown a gate, for fine-tuning it into a gated one. The gate starts at
     the same share for every input (95%), so the fine-tune begins from nearly the model's answers."""
-    if model.config.gate:
-        return copy.deepcopy(model)
     grown = SCSCoGenerator(replace(model.config, gate=True))
     missing, unexpected = grown.load_state_dict(model.state_dict(), strict=False)
     if unexpected or any(not key.startswith("gate_head.") for key in missing):
@@ -318,9 +315,13 @@ def with_gate(model: SCSCoGenerator) -> SCSCoGenerator:
 def _described(stats: LabStatistics) -> torch.Tensor:
     """The foreground's and background's Lab means and log-spreads, and their differences, on
     scales near 1: ``(B, 18)``."""
-    fg_log_std = stats.fg_std.clamp(min=1e-3).log()
-    bg_log_std = stats.bg_std.clamp(min=1e-3).log()
+    fg_log_std, bg_log_std = _log_spreads(stats)
     return torch.cat((
         stats.fg_mean / 50, stats.bg_mean / 50, (stats.bg_mean - stats.fg_mean) / 50,
         fg_log_std, bg_log_std, bg_log_std - fg_log_std,
     ), dim=1)
+
+
+def _log_spreads(stats: LabStatistics) -> tuple[torch.Tensor, torch.Tensor]:
+    """The foreground's and background's Lab log-spreads, floored so an empty or flat region stays finite."""
+    return stats.fg_std.clamp(min=1e-3).log(), stats.bg_std.clamp(min=1e-3).log()
