@@ -26,8 +26,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from engine.data_location import data_root, require
+from engine.data_location import MissingDataError, data_root, require
 from engine.evaluation import evaluate_triplets
+from engine.exit_codes import EXIT_INPUT
 from engine.harmonizer import Harmonizer, load_harmonizer
 from engine.iharmony import Triplet, find_triplets
 from engine.imageio import read_image, read_mask, write_png
@@ -203,4 +204,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except MissingDataError as error:  # the data folder's parts are absent: say which, no traceback
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(EXIT_INPUT)
