@@ -6,7 +6,8 @@
   (``working_size``), batch 1.
 - ``fullres_12mp_s``: a 4000x3000 composite end to end (decoded array in, harmonized array out),
   median of the runs, for the ``default`` model and for the classical transfer; also the worst
-  case of a mask covering the whole image (``fullres_12mp_whole_image_mask_s``).
+  case of a mask covering the whole image (``fullres_12mp_whole_image_mask_s``); the same two at
+  3840x2160 (``fullres_4k_s``, ``fullres_4k_whole_image_mask_s``).
 - ``peak_rss_mb``: peak resident memory of a fresh process harmonizing a 6000x4000 composite
   (Python and torch included); ``idle_rss_mb`` is the same process before it starts.
 - ``png_encode_24mp_s``: encoding a 6000x4000 harmonized result as PNG (``engine.imageio``), 8- and
@@ -150,6 +151,9 @@ def measure(device: torch.device, runs: int) -> dict:
         "fullres_12mp_whole_image_mask_s": round(fullres_s(network, composite, np.ones_like(mask), runs), 3),
         "composite_source": source,
     }
+    composite, mask, _ = make_composite(3840, 2160)
+    figures["fullres_4k_s"] = round(fullres_s(network, composite, mask, runs), 3)
+    figures["fullres_4k_whole_image_mask_s"] = round(fullres_s(network, composite, np.ones_like(mask), runs), 3)
     figures.update(png_figures(network, runs))
     figures.update(peak_rss_child(device.type))
     return figures

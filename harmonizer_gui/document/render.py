@@ -9,6 +9,7 @@ its harmonized colours until the next preview arrives.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -154,8 +155,10 @@ def layer_texture(scene: Scene, composite: np.ndarray, harmonized: np.ndarray, m
     """The layer's display pixels recoloured as the harmonizer recoloured them in the preview.
 
     The per-pixel change ``(harmonized - composite) / mask`` is extrapolated a little beyond the
-    mask (so freshly painted areas look right before the next preview) and warped back into the
-    layer's display grid. Only the part of the preview that the layer covers is processed.
+    mask (so freshly painted areas look right before the next preview) and carried into the
+    layer's display grid. The work is done on the coarser of the two grids: the part of the preview
+    the layer covers, warped back afterwards, or, for a layer shown larger than its display
+    pixels, the display grid itself, sampling the preview there first.
     """
     display = scene.layer_display
     d_h, d_w = display.shape[:2]
@@ -167,24 +170,32 @@ def layer_texture(scene: Scene, composite: np.ndarray, harmonized: np.ndarray, m
     box = covered_box(matrix, (d_w, d_h), (prev_w, prev_h))
     if box is None:
         return display.copy()
+    zoom = math.sqrt(abs(np.linalg.det(matrix[:, :2])))  # preview pixels per display pixel, along a side
     pad = int(3 * _SPREAD_SIGMA) + 2
     box = Box(max(box.top - pad, 0), max(box.left - pad, 0), min(box.bottom + pad, prev_h), min(box.right + pad, prev_w))
     region = (slice(box.top, box.bottom), slice(box.left, box.right))
-    spreads = _extrapolated_change(harmonized[region], composite[region], mask[region])
     # Display-pixel centres -> preview-pixel centres inside the box, for WARP_INVERSE_MAP.
     offset = matrix[:, 2] + matrix[:, :2] @ np.array([0.5, 0.5]) - 0.5 - np.array([box.left, box.top])
     cv_matrix = np.hstack([matrix[:, :2], offset[:, None]])
-    back = cv2.warpAffine(
-        cv2.merge(spreads), cv_matrix, (d_w, d_h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
-    )
+
+    def to_display(picture: np.ndarray, border: int) -> np.ndarray:
+        flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+        return cv2.warpAffine(picture, cv_matrix, (d_w, d_h), flags=flags, borderMode=border, borderValue=0)
+
+    if box.height * box.width > d_h * d_w:
+        after, before = (to_display(p[region], cv2.BORDER_REPLICATE) for p in (harmonized, composite))
+        spreads = _extrapolated_change(after, before, to_display(mask[region], cv2.BORDER_CONSTANT), _SPREAD_SIGMA / zoom)
+        back = cv2.merge(spreads)
+    else:
+        back = to_display(cv2.merge(_extrapolated_change(harmonized[region], composite[region], mask[region])), cv2.BORDER_REPLICATE)
     back *= 255.0
     back += display
     return np.clip(np.rint(back, out=back), 0, 255, out=back).astype(np.uint8)
 
 
-def _extrapolated_change(after: np.ndarray, before: np.ndarray, alpha: np.ndarray) -> list[np.ndarray]:
+def _extrapolated_change(after: np.ndarray, before: np.ndarray, alpha: np.ndarray, sigma: float = _SPREAD_SIGMA) -> list[np.ndarray]:
     """Per channel, ``(after - before) / alpha`` in ``[0, 1]`` units where ``alpha`` reaches
-    ``_MIN_ALPHA``; elsewhere that change Gaussian-blurred over the blurred mask.
+    ``_MIN_ALPHA``; elsewhere that change Gaussian-blurred (``sigma`` pixels) over the blurred mask.
 
     The channels are worked as planes (numpy and OpenCV work on single-channel pictures fastest,
     and OpenCV splits a contiguous copy faster than a region in place), on the worker threads
@@ -200,12 +211,12 @@ def _extrapolated_change(after: np.ndarray, before: np.ndarray, alpha: np.ndarra
         plane /= top
         plane /= denominator
         plane *= inside
-        return plane, cv2.GaussianBlur(plane, (0, 0), _SPREAD_SIGMA)
+        return plane, cv2.GaussianBlur(plane, (0, 0), sigma)
 
     workers = worker_threads()
     pairs = zip(cv2.split(np.ascontiguousarray(after)), cv2.split(np.ascontiguousarray(before)))
     changes = workers.map(change, list(pairs))
-    weight = np.maximum(cv2.GaussianBlur(inside, (0, 0), _SPREAD_SIGMA), 1e-4)
+    weight = np.maximum(cv2.GaussianBlur(inside, (0, 0), sigma), 1e-4)
 
     def extrapolated(change_and_spread: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
         plane, spread = change_and_spread
