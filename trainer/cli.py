@@ -109,6 +109,8 @@ SETTINGS = (
     Setting("--width", GeneratorConfig, "width", "generator base width"),
     Setting("--gate", GeneratorConfig, "gate",
             "let the model choose how much of its correction to apply (with --init, grows the started model a gate)"),
+    Setting("--gate-only", TrainConfig, "gate_only",
+            "with --init and --gate: train the gate alone, every other weight stays as the started model has it"),
 )
 
 

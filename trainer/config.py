@@ -44,6 +44,7 @@ class TrainConfig(DictConfig):
     checkpoint_every: int = 100
     log_every: int = 10
     amp: bool = True  # mixed precision on CUDA
+    gate_only: bool = False  # fit the gate head alone; every other weight stays as --init has it
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     negatives: NegativeConfig = field(default_factory=NegativeConfig)
@@ -62,6 +63,8 @@ class TrainConfig(DictConfig):
         bad = [f"{k}={v}" for k, v in positive.items() if v is not None and v < 1]
         if bad or self.lr <= 0 or self.workers < 0:
             raise ValueError(f"values must be positive: {', '.join(bad) or 'lr, workers'}")
+        if self.gate_only and not (self.init and self.generator.gate):
+            raise ValueError("--gate-only fits the gate of a trained model: it needs --init and --gate")
         if self.data_config.size != self.generator.working_size:
             raise ValueError(
                 f"training size {self.data_config.size} differs from the model's working size {self.generator.working_size}"
@@ -74,7 +77,7 @@ class TrainConfig(DictConfig):
 
     # Settings that shape the trained weights; a resumed run must agree on all of them.
     RESULT_FIELDS = ("data", "batch_size", "lr", "weight_decay", "warmup_steps", "grad_clip",
-                     "generator", "loss", "negatives", "data_config")
+                     "generator", "loss", "negatives", "data_config", "gate_only")
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> TrainConfig:

@@ -147,7 +147,11 @@ class Trainer:
         except (OSError, ValueError, RuntimeError) as error:
             raise RunError(f"cannot use --vgg-weights {self.config.vgg_weights}: {error}") from error
         self.loss = SCSCoLoss(self.style, self.config.loss).to(self.context.device)
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay)
+        if self.config.gate_only:
+            self.model.requires_grad_(False)
+            self.model.gate_head.requires_grad_(True)
+        trained = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(trained, lr=self.config.lr, weight_decay=self.config.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda s: _lr_factor(s, self.config.warmup_steps, self.total_steps)
         )

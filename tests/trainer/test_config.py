@@ -35,9 +35,10 @@ def test_every_setting_reaches_its_field() -> None:
               "--log-every": "2", "--mask-shapes": "cutouts", "--shape-probability": "0.25",
               "--identity-fraction": "0.125", "--negatives": "3", "--style-weight": "0.5", "--harm-weight": "2.5", "--vgg-weights": "random",
               "--style-size": "32", "--head": "rgb", "--base": "classical", "--width": "8"}
-    switches = {"--gate"}  # fields that are off unless given; --gate needs the mapping head
+    switches = {"--gate", "--gate-only"}  # fields that are off unless given; --gate needs the mapping head
     assert set(values) | switches == {setting.flag for setting in SETTINGS}
     assert _config("--gate").generator.gate and not _config().generator.gate
+    assert _config("--gate", "--gate-only", "--init", "m.safetensors").gate_only and not _config().gate_only
     config = _config(*(item for pair in values.items() for item in pair), "--epochs", "2")
     sections = {TrainConfig: config, DataConfig: config.data_config, SynthesisConfig: config.data_config.synthesis,
                 LossConfig: config.loss, NegativeConfig: config.negatives, GeneratorConfig: config.generator}

@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from engine.checkpoint import load_generator, read_checkpoint
+from engine.exit_codes import EXIT_INPUT
 from engine.harmonizer import NetworkHarmonizer, load_harmonizer
 from engine.model.generator import GeneratorConfig
 from engine.pipeline import harmonize_array
@@ -140,6 +141,21 @@ def test_fine_tuning_with_gate_grows_one_on_the_given_model(photo_folder: Path, 
     mask = np.zeros((40, 40), np.float32)
     mask[10:30, 10:30] = 1
     assert harmonize_array(NetworkHarmonizer(tuned, "gated"), rgb, mask).shape == rgb.shape
+
+
+def test_gate_only_fine_tuning_changes_the_gate_and_nothing_else(photo_folder: Path, tmp_path: Path) -> None:
+    assert train(photo_folder, tmp_path / "base", "--steps", "2", "--gate") == 0
+    base = tmp_path / "base" / "last.safetensors"
+    assert train(photo_folder, tmp_path / "fit", "--steps", "3", "--init", str(base), "--gate", "--gate-only",
+                 "--identity-fraction", "0.5", "--harm-weight", "1") == 0
+    before, after = load_generator(base)[0].state_dict(), load_generator(tmp_path / "fit" / "last.safetensors")[0].state_dict()
+    changed = {name for name in before if not torch.equal(before[name], after[name])}
+    assert changed and all(name.startswith("gate_head.") for name in changed)
+
+
+def test_gate_only_without_a_gated_starting_model_is_refused(photo_folder: Path, tmp_path: Path, capsys) -> None:
+    assert train(photo_folder, tmp_path / "fit", "--steps", "2", "--gate", "--gate-only") == EXIT_INPUT
+    assert "--gate-only fits the gate of a trained model" in capsys.readouterr().err
 
 
 def test_existing_run_is_not_overwritten_without_resume(photo_folder: Path, tmp_path: Path, capsys) -> None:
