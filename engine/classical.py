@@ -36,9 +36,13 @@ def lab_statistics(rgb: torch.Tensor, mask: torch.Tensor) -> LabStatistics:
         rgb: ``(B, 3, H, W)`` composite in ``[0, 1]``.
         mask: ``(B, 1, H, W)`` foreground weights in ``[0, 1]``.
     """
-    if rgb.dim() != 4 or rgb.shape[1] != 3 or mask.shape != (rgb.shape[0], 1, *rgb.shape[2:]):
-        raise ValueError(f"expected rgb (B, 3, H, W) and mask (B, 1, H, W), got {tuple(rgb.shape)}, {tuple(mask.shape)}")
-    lab = rgb_to_lab(rgb.float())
+    return lab_image_statistics(rgb_to_lab(rgb.float()), mask)
+
+
+def lab_image_statistics(lab: torch.Tensor, mask: torch.Tensor) -> LabStatistics:
+    """:func:`lab_statistics` of composites already converted to Lab ``(B, 3, H, W)``."""
+    if lab.dim() != 4 or lab.shape[1] != 3 or mask.shape != (lab.shape[0], 1, *lab.shape[2:]):
+        raise ValueError(f"expected an image (B, 3, H, W) and mask (B, 1, H, W), got {tuple(lab.shape)}, {tuple(mask.shape)}")
     fg = mask.float().clamp(0, 1)
     fg_mean, fg_std, fg_total = weighted_stats(lab, fg)
     bg_mean, bg_std, bg_total = weighted_stats(lab, 1 - fg)

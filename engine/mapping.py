@@ -156,7 +156,10 @@ class LabStatsMapping(ColourMapping):
         self.shift = shift
 
     def apply(self, rgb: torch.Tensor, window: Window = Window()) -> torch.Tensor:
-        lab = rgb_to_lab(rgb)
+        return self.apply_to_lab(rgb_to_lab(rgb))
+
+    def apply_to_lab(self, lab: torch.Tensor) -> torch.Tensor:
+        """:meth:`apply` to pictures already converted to Lab; sRGB comes out."""
         return apply_stats_transfer(lab, self.scale.to(lab), self.shift.to(lab))
 
     def apply_array(self, pixels: np.ndarray, window: Window = Window()) -> np.ndarray:

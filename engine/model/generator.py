@@ -37,7 +37,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.classical import LabStatistics, lab_statistics, stats_mapping
+from engine.classical import LabStatistics, lab_image_statistics, stats_mapping
+from engine.color import rgb_to_lab
 from engine.dict_config import DictConfig
 from engine.mapping import (
     AFFINE_PARAMS, AffineGridMapping, ChainMapping, ColourMapping, GatedMapping, LabStatsMapping, identity_affine,
@@ -204,8 +205,8 @@ class SCSCoGenerator(nn.Module):
 
     def forward(self, composite: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor | ColourMapping]:
         self._check_inputs(composite, mask)
-        features, pooled, base_mapping, summary = self._encode(composite, mask)
-        base = base_mapping.apply(composite.float()).clamp(0, 1) if base_mapping else composite.float()
+        features, pooled, base_mapping, summary, lab = self._encode(composite, mask)
+        base = base_mapping.apply_to_lab(lab).clamp(0, 1) if base_mapping else composite.float()
 
         if self.config.head == "mapping":
             grid = self._grid_mapping(features, pooled)
@@ -233,22 +234,25 @@ class SCSCoGenerator(nn.Module):
         if self.config.head != "mapping":
             raise ValueError(f"the {self.config.head} head answers with pictures, not a mapping")
         self._check_inputs(composite, mask)
-        features, pooled, base_mapping, summary = self._encode(composite, mask)
+        features, pooled, base_mapping, summary, _ = self._encode(composite, mask)
         grid = self._grid_mapping(features, pooled)
         mapping = ChainMapping(base_mapping, grid) if base_mapping is not None else grid
         return GatedMapping(mapping, self._gate(summary)) if self.config.gate else mapping
 
     def _encode(
         self, composite: torch.Tensor, mask: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, LabStatsMapping | None, torch.Tensor | None]:
-        """The last decoder features, their foreground and background means, the base mapping and
-        what the small heads read (those means with the described Lab statistics; when one is used)."""
+    ) -> tuple[torch.Tensor, torch.Tensor, LabStatsMapping | None, torch.Tensor | None, torch.Tensor | None]:
+        """The last decoder features, their foreground and background means, the base mapping,
+        what the small heads read (those means with the described Lab statistics; when one is used)
+        and the composite in Lab (when the statistics are needed; converted once for all uses)."""
         cfg = self.config
-        stats = lab_statistics(composite, mask) if cfg.base != "identity" or cfg.classical_input or cfg.gate else None
+        needs_stats = cfg.base != "identity" or cfg.classical_input or cfg.gate
+        lab = rgb_to_lab(composite.float()) if needs_stats else None
+        stats = lab_image_statistics(lab, mask) if lab is not None else None
         classical_mapping = stats_mapping(stats, stats.bg_mean, stats.bg_std) if stats is not None else None
         inputs = [composite - 0.5, mask]
         if cfg.classical_input:
-            classical = classical_mapping.apply(composite.float()).clamp(0, 1)
+            classical = classical_mapping.apply_to_lab(lab).clamp(0, 1)
             inputs.append(classical.to(composite.dtype) - 0.5)
         features = self._features(torch.cat(inputs, dim=1), mask)
         m = F.adaptive_avg_pool2d(mask, features.shape[-2:])
@@ -260,7 +264,7 @@ class SCSCoGenerator(nn.Module):
             base_mapping = classical_mapping
         elif cfg.base == "adaptive":
             base_mapping = self._adaptive_transfer(summary, stats)
-        return features, pooled, base_mapping, summary
+        return features, pooled, base_mapping, summary, lab
 
     def _grid_mapping(self, features: torch.Tensor, pooled: torch.Tensor) -> AffineGridMapping:
         """The mapping head: a global affine transform plus local corrections on the grid."""
