@@ -29,7 +29,7 @@ from engine.imageio import (
     read_mask,
     write_png,
 )
-from engine.pipeline import DEFAULT_STRENGTH, harmonize_array
+from engine.pipeline import DEFAULT_STRENGTH, MAX_STRENGTH, harmonize_array
 
 log = logging.getLogger("harmonizer")
 
@@ -69,7 +69,11 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     harmonize.add_argument("composite", type=Path, help="composite image or folder")
     harmonize.add_argument("mask", type=Path, nargs="?", help="mask image or folder (default: the composite's alpha)")
     harmonize.add_argument("-o", "--output", type=Path, required=True, help="output PNG, or folder for a batch")
-    harmonize.add_argument("--strength", type=float, default=DEFAULT_STRENGTH, help="0 = composite, 1 = fully harmonized")
+    harmonize.add_argument(
+        "--strength", type=float, default=DEFAULT_STRENGTH,
+        help=f"0 = composite, 1 = the model's correction, up to {MAX_STRENGTH:g} = more of it from a model that "
+        "holds some back (one with a gate)",
+    )
     harmonize.add_argument("--overwrite", action="store_true", help="replace existing output files")
     _add_model_options(harmonize)
     harmonize.set_defaults(run=run_harmonize, failures=FAILURES)
@@ -129,8 +133,8 @@ def _harmonize_file(harmonizer: Harmonizer, source: Path, mask: Path | None, tar
 
 
 def run_harmonize(args: argparse.Namespace) -> int:
-    if not 0.0 <= args.strength <= 1.0:
-        raise InputError(f"--strength must be between 0 and 1, got {args.strength}")
+    if not 0.0 <= args.strength <= MAX_STRENGTH:
+        raise InputError(f"--strength must be between 0 and {MAX_STRENGTH:g}, got {args.strength}")
     if not args.composite.exists():
         raise InputError(f"{args.composite} does not exist")
     harmonizer = load_harmonizer(args.model, args.device)

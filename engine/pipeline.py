@@ -28,7 +28,10 @@ CHUNK_PIXELS = 1 << 20  # full-resolution pixels mapped per step, at most
 # tensors on the CPU too: a one-off command line run on a small picture stays quick.
 ARRAY_MIN_PIXELS = 1 << 16
 CONTEXT = 1.0  # background margin around a small foreground, in foreground box sizes
-DEFAULT_STRENGTH = 1.0  # the harmonized foreground in full; 0 is the composite
+DEFAULT_STRENGTH = 1.0  # the model's correction in full; 0 is the composite
+# Above 1, a model with a gate (which chose to apply only part of its correction) applies more,
+# up to the whole of it; for other models anything above 1 is 1.
+MAX_STRENGTH = 2.0
 
 
 def foreground_box(mask: np.ndarray) -> Box | None:
@@ -65,8 +68,8 @@ def _check_inputs(composite: np.ndarray, mask: np.ndarray, strength: float) -> N
         )
     if not np.isfinite(mask).all():
         raise ValueError("mask contains NaN or infinite values")
-    if not 0.0 <= strength <= 1.0:
-        raise ValueError(f"strength must be between 0 and 1, got {strength}")
+    if not 0.0 <= strength <= MAX_STRENGTH:
+        raise ValueError(f"strength must be between 0 and {MAX_STRENGTH:g}, got {strength}")
 
 
 def _to_tensor(pixels: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -208,7 +211,7 @@ def apply_mapping(
     tensors on ``device``.
     """
     mapping, share = mapping.blend()  # a gated mapping's share is a blend weight, like the strength
-    strength *= share
+    strength = min(strength * share, 1.0)  # never beyond the whole correction
     result = np.empty_like(composite)
     with_arrays = device.type == "cpu" and (
         box.height * box.width >= ARRAY_MIN_PIXELS or mapping_arrays.lab_tables_built()
@@ -292,7 +295,8 @@ def harmonize_array(
         harmonizer: what predicts the colour mapping.
         composite: ``(H, W, 3)`` uint8 or uint16 RGB.
         mask: ``(H, W)`` float foreground weights in ``[0, 1]``.
-        strength: blend between the composite (0) and the harmonized foreground (1).
+        strength: blend between the composite (0) and the model's harmonized foreground (1);
+            up to ``MAX_STRENGTH``, more of a gated model's correction than it chose.
         context: background margin around a small foreground, in foreground box sizes.
 
     Returns:

@@ -15,7 +15,7 @@ from PySide6.QtCore import QObject, Signal
 
 from engine.box import Box
 from engine.imageio import LoadedImage, mask_from_alpha
-from engine.pipeline import DEFAULT_STRENGTH
+from engine.pipeline import DEFAULT_STRENGTH, MAX_STRENGTH
 from harmonizer_gui.document.compose import LayerTransform, default_placement
 from harmonizer_gui.document.render import Scene, to_display8
 
@@ -185,7 +185,7 @@ class Document(QObject):
         return old
 
     def set_strength(self, strength: float) -> None:
-        strength = float(np.clip(strength, 0.0, 1.0))
+        strength = float(np.clip(strength, 0.0, MAX_STRENGTH))
         if strength == self.strength:
             return
         self.strength = strength

@@ -46,7 +46,8 @@ class Scene:
         layer_mask: ``(h, w)`` float32 mask (a copy owned by the snapshot).
         layer_display: ``(dh, dw, 3)`` uint8 foreground as the canvas paints it.
         transform: the layer's placement.
-        strength: blend between composite (0) and harmonized foreground (1).
+        strength: blend between composite (0) and harmonized foreground (1); up to
+            ``MAX_STRENGTH``, more of a gated model's correction.
         request_id: increases with every request; results carry it back.
     """
 

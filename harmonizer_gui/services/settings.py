@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
 
-from engine.pipeline import DEFAULT_STRENGTH
+from engine.pipeline import DEFAULT_STRENGTH, MAX_STRENGTH
 from harmonizer_gui.services.editor_state import DEFAULT_BRUSH, DEFAULT_HARDNESS
 from harmonizer_gui.training.runs import default_runs_folder
 
@@ -125,7 +125,7 @@ class Settings:
     # -- editing ---------------------------------------------------------------------------
     @property
     def strength(self) -> float:
-        return min(max(self._float("edit/strength", DEFAULT_STRENGTH), 0.0), 1.0)
+        return min(max(self._float("edit/strength", DEFAULT_STRENGTH), 0.0), MAX_STRENGTH)
 
     @strength.setter
     def strength(self, value: float) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import QLabel, QMainWindow, QSlider, QSpinBox, QToolBar
 
+from engine.pipeline import MAX_STRENGTH
 from harmonizer_gui.window.actions import Actions
 from harmonizer_gui.document.document import Document
 from harmonizer_gui.services.editor_state import MAX_BRUSH, MIN_BRUSH, EditorState
@@ -65,11 +66,17 @@ class ToolControls:
 
 
 class StrengthControl:
-    """The strength slider (0-100 %) and its value, following the document."""
+    """The strength slider (0 % to ``MAX_STRENGTH``) and its value, following the document."""
 
     def __init__(self, document: Document) -> None:
         self._document = document
-        self.slider = _slider(100, 140, "Strength: blend between the composite (0 %) and the harmonized foreground (100 %)")
+        tip = (
+            "Strength: blend between the composite (0 %) and the model's harmonized foreground (100 %); "
+            f"up to {MAX_STRENGTH:.0%}, more of the correction from a model that holds some back"
+        )
+        self.slider = _slider(round(MAX_STRENGTH * 100), 160, tip)
+        self.slider.setTickPosition(QSlider.TickPosition.TicksBelow)
+        self.slider.setTickInterval(100)  # a mark at the model's own correction
         self.value = QLabel()
         self.value.setMinimumWidth(44)
         self.slider.valueChanged.connect(lambda value: document.set_strength(value / 100.0))

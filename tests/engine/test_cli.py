@@ -189,7 +189,7 @@ def test_unreadable_composite(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--strength", "1.5"], "--strength"),
+        (["--strength", "2.5"], "--strength"),
         (["-o", "{tmp}/out.jpg"], ".png"),
     ],
 )

@@ -123,6 +123,24 @@ def test_a_gated_mapping_blends_like_that_strength(cpu_path: str) -> None:
     assert not np.array_equal(expected, composite)
 
 
+def test_strength_above_one_asks_a_gated_model_for_more_up_to_its_whole_correction(cpu_path: str) -> None:
+    composite, mask, _ = _scene()
+    box = foreground_box(mask > 0)
+    crop = working_crop(box, *mask.shape)
+    mapping = predict_crop_mapping(ClassicalHarmonizer(), composite, mask, crop)
+    device = torch.device("cpu")
+
+    def blended(m: ColourMapping, strength: float) -> np.ndarray:
+        return apply_mapping(m, composite, mask, box, crop, device, strength)
+
+    assert np.array_equal(blended(GatedMapping(mapping, torch.tensor([0.4])), 2.0), blended(mapping, 0.8))
+    whole = blended(mapping, 1.0)
+    assert np.array_equal(blended(GatedMapping(mapping, torch.tensor([0.6])), 2.0), whole)  # not beyond it
+    assert np.array_equal(blended(mapping, 1.5), whole)  # a model without a gate holds nothing back
+    with pytest.raises(ValueError, match="strength must be between 0 and 2"):
+        harmonize_array(ClassicalHarmonizer(), composite, mask, strength=2.5)
+
+
 def test_soft_mask_edges_blend_smoothly() -> None:
     composite, mask, _ = _scene()
     soft = mask.copy()

@@ -145,10 +145,11 @@ def test_strength_zero_gives_the_composite_and_is_remembered(driver) -> None:  #
     result = blocker.args[0]
     assert win.document.strength == 0.0 and win.strength_control.value.text() == "0 %"
     assert np.array_equal(result.harmonized, result.composite)
-    win.strength_control.slider.setValue(40)
+    win.strength_control.slider.setValue(140)  # above 100 %: more of a gated model's correction
+    assert win.document.strength == pytest.approx(1.4) and win.strength_control.value.text() == "140 %"
     win.undo_stack.setClean()
     win.close()
-    assert win.settings.strength == pytest.approx(0.4)
+    assert win.settings.strength == pytest.approx(1.4)
 
 
 def test_an_empty_mask_previews_as_the_plain_composite(driver) -> None:  # noqa: ANN001
