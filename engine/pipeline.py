@@ -58,6 +58,12 @@ def working_crop(box: Box, height: int, width: int, context: float = CONTEXT) ->
     return Box(top, left, bottom, right)
 
 
+def applied_share(strength: float, share: float) -> float:
+    """How much of a model's whole correction a blend at ``strength`` applies, where the model chose
+    ``share`` of it (its gate; 1 without one): ``strength x share``, never beyond all of it."""
+    return min(strength * share, 1.0)
+
+
 def _check_inputs(composite: np.ndarray, mask: np.ndarray, strength: float) -> None:
     if composite.ndim != 3 or composite.shape[2] != 3 or composite.dtype not in (np.uint8, np.uint16):
         raise ValueError(f"composite must be an (H, W, 3) uint8 or uint16 array, got {composite.shape} {composite.dtype}")
@@ -211,7 +217,7 @@ def apply_mapping(
     tensors on ``device``.
     """
     mapping, share = mapping.blend()  # a gated mapping's share is a blend weight, like the strength
-    strength = min(strength * share, 1.0)  # never beyond the whole correction
+    strength = applied_share(strength, share)
     result = np.empty_like(composite)
     with_arrays = device.type == "cpu" and (
         box.height * box.width >= ARRAY_MIN_PIXELS or mapping_arrays.lab_tables_built()

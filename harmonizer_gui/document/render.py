@@ -78,6 +78,8 @@ class PreviewResult:
         mask: ``(h, w)`` float32 pasted-foreground mask at preview size.
         texture: ``(dh, dw, 3)`` uint8, the layer's display pixels with the harmonizer's colours.
         seconds: time the harmonizer took, composing included.
+        share: the share of its whole correction the model chose for this composite (its gate;
+            1 for a model without one, or with nothing to harmonize).
     """
 
     request_id: int
@@ -86,6 +88,7 @@ class PreviewResult:
     mask: np.ndarray
     texture: np.ndarray
     seconds: float
+    share: float
 
 
 def to_display8(rgb: np.ndarray, max_side: int = DISPLAY_MAX_SIDE) -> np.ndarray:
@@ -149,7 +152,8 @@ class PreviewRenderer:
         composite, mask = prepared.composite, prepared.mask
         harmonized = apply_prediction(prepared.prediction, composite, mask, harmonizer.device, scene.strength)
         texture = layer_texture(scene, composite, harmonized, mask)
-        return PreviewResult(scene.request_id, composite, harmonized, mask, texture, time.perf_counter() - start)
+        share = 1.0 if prepared.prediction is None else prepared.prediction.mapping.blend()[1]
+        return PreviewResult(scene.request_id, composite, harmonized, mask, texture, time.perf_counter() - start, share)
 
 
 def layer_texture(scene: Scene, composite: np.ndarray, harmonized: np.ndarray, mask: np.ndarray) -> np.ndarray:

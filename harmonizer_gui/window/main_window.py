@@ -294,6 +294,7 @@ class MainWindow(QMainWindow):
         self.last_preview = result
         self.canvas.layer_item.set_texture(result.texture)
         self.status.set_latency(result.seconds)
+        self.strength_control.set_model_share(result.share)
         self.previewShown.emit(result)
 
     def _on_preview_failed(self, request_id: int, message: str) -> None:

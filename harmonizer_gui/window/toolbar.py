@@ -6,10 +6,12 @@ their own signals while they follow a change made elsewhere (menu, keyboard, set
 
 from __future__ import annotations
 
+import math
+
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import QLabel, QMainWindow, QSlider, QSpinBox, QToolBar
 
-from engine.pipeline import MAX_STRENGTH
+from engine.pipeline import MAX_STRENGTH, applied_share
 from harmonizer_gui.window.actions import Actions
 from harmonizer_gui.document.document import Document
 from harmonizer_gui.services.editor_state import MAX_BRUSH, MIN_BRUSH, EditorState
@@ -66,29 +68,63 @@ class ToolControls:
 
 
 class StrengthControl:
-    """The strength slider (0 % to ``MAX_STRENGTH``) and its value, following the document."""
+    """The strength slider (0 % to ``MAX_STRENGTH``) and its value, following the document.
+
+    Once a preview says what share of its correction the model chose, the value says where more
+    strength stops changing anything: "(all)" once the whole correction is applied, and its
+    tooltip how much of it is.
+    """
 
     def __init__(self, document: Document) -> None:
         self._document = document
+        self._share: float | None = None  # the model's own share for the picture, from the last preview
         tip = (
             "Strength: blend between the composite (0 %) and the model's harmonized foreground (100 %); "
-            f"up to {MAX_STRENGTH:.0%}, more of the correction from a model that holds some back"
+            f"up to {_percent(MAX_STRENGTH)}, more of the correction from a model that holds some back"
         )
         self.slider = _slider(round(MAX_STRENGTH * 100), 160, tip)
         self.slider.setTickPosition(QSlider.TickPosition.TicksBelow)
         self.slider.setTickInterval(100)  # a mark at the model's own correction
         self.value = QLabel()
-        self.value.setMinimumWidth(44)
+        self.value.setMinimumWidth(self.value.fontMetrics().horizontalAdvance("200 % (all)") + 4)  # no jumps
         self.slider.valueChanged.connect(lambda value: document.set_strength(value / 100.0))
         document.strengthChanged.connect(self._sync)
         self._sync()
 
+    def set_model_share(self, share: float) -> None:
+        """The share of its whole correction the model chose for the picture shown."""
+        self._share = share
+        self._sync()
+
     def _sync(self, *_args: object) -> None:
-        percent = round(self._document.strength * 100)
+        strength = self._document.strength
+        percent = round(strength * 100)
         self.slider.blockSignals(True)
         self.slider.setValue(percent)
         self.slider.blockSignals(False)
-        self.value.setText(f"{percent} %")
+        if self._share is None or self._share <= 0.0:
+            self.value.setText(f"{percent} %")
+            self.value.setToolTip("")
+            return
+        applied = applied_share(strength, self._share)
+        self.value.setText(f"{percent} % (all)" if strength > 1.0 and applied >= 1.0 else f"{percent} %")
+        self.value.setToolTip(_share_tip(percent, self._share, applied))
+
+
+def _share_tip(percent: int, share: float, applied: float) -> str:
+    if share >= 1.0:
+        return "This model applies its whole correction at 100 %; more strength changes nothing."
+    full = math.ceil(100 / share - 1e-9)  # the smallest strength, in percent, that applies all of it
+    reach = (
+        f"all of it from {full} %"
+        if full <= round(MAX_STRENGTH * 100)
+        else f"{_percent(applied_share(MAX_STRENGTH, share))} of it at most, at {_percent(MAX_STRENGTH)}"
+    )
+    return f"The model chose {_percent(share)} of its correction for this picture; at {percent} % {_percent(applied)} of it is applied, {reach}."
+
+
+def _percent(fraction: float) -> str:
+    return f"{round(fraction * 100)} %"
 
 
 def build_toolbars(

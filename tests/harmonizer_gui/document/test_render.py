@@ -6,8 +6,11 @@ from dataclasses import replace
 
 import cv2
 import numpy as np
+import pytest
+import torch
 
 from engine.harmonizer import ClassicalHarmonizer
+from engine.mapping import GatedMapping
 from engine.pipeline import harmonize_array
 from harmonizer_gui.document.compose import LayerTransform, layer_matrix
 from harmonizer_gui.document.render import _MIN_ALPHA, _SPREAD_SIGMA, PreviewRenderer, Scene
@@ -37,6 +40,24 @@ def test_a_strength_change_reuses_the_prediction_and_matches_a_fresh_render() ->
     assert harmonizer.calls == 1
     assert np.array_equal(half.harmonized, harmonize_array(harmonizer, half.composite, half.mask, strength=0.5))
     assert not np.array_equal(half.harmonized, half.composite)
+
+
+class GatedHarmonizer(ClassicalHarmonizer):
+    """The classical transfer, of which the model chooses to apply 40 %."""
+
+    def predict_mapping(self, composite, mask):  # noqa: ANN001, ANN201
+        return GatedMapping(super().predict_mapping(composite, mask), torch.tensor([0.4]))
+
+
+def test_the_preview_says_which_share_of_its_correction_the_model_chose() -> None:
+    scene = _scene()
+    gated = PreviewRenderer().render(GatedHarmonizer(), scene)
+    assert gated.share == pytest.approx(0.4)
+    whole = PreviewRenderer().render(ClassicalHarmonizer(), scene)
+    assert whole.share == 1.0
+    assert np.array_equal(gated.harmonized, harmonize_array(ClassicalHarmonizer(), gated.composite, gated.mask, strength=0.4))
+    empty = PreviewRenderer().render(GatedHarmonizer(), replace(scene, layer_mask=np.zeros_like(scene.layer_mask)))
+    assert empty.share == 1.0  # nothing to harmonize, nothing held back
 
 
 def test_a_moved_layer_or_a_new_mask_is_predicted_again() -> None:

@@ -146,7 +146,8 @@ def test_strength_zero_gives_the_composite_and_is_remembered(driver) -> None:  #
     assert win.document.strength == 0.0 and win.strength_control.value.text() == "0 %"
     assert np.array_equal(result.harmonized, result.composite)
     win.strength_control.slider.setValue(140)  # above 100 %: more of a gated model's correction
-    assert win.document.strength == pytest.approx(1.4) and win.strength_control.value.text() == "140 %"
+    assert win.document.strength == pytest.approx(1.4)
+    assert win.strength_control.value.text() == "140 % (all)"  # the classical transfer holds nothing back
     win.undo_stack.setClean()
     win.close()
     assert win.settings.strength == pytest.approx(1.4)
