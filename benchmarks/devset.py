@@ -8,6 +8,9 @@ seed 0; the parts are described in ``trainer/devset.py``), then scores the compo
 every ``--model`` at 256 px and at full size: mean MSE / PSNR / fMSE, and per model the share of
 composites it makes worse (higher fMSE than the composite's, at full size) with the worst ratio.
 On the ``identity`` part the composite is the real photo, so its fMSE is the harm done.
+``best_strength_fmse`` is the full-size fMSE with the strength (0 to ``MAX_STRENGTH``) set right
+for each composite, known from its real photo: what no choice of how much to apply can beat with
+the model's correction, so what restraint alone can reach.
 
 ``targets`` checks the first model against issue 11's bars. ``--pictures`` writes full-resolution
 edge crops of the high-resolution part (composite | each model | real); ``--sheet`` writes picture
@@ -27,7 +30,7 @@ import cv2
 import numpy as np
 
 from engine.data_location import MissingDataError, data_root, require
-from engine.evaluation import evaluate_triplets
+from engine.evaluation import BEST_KEY, evaluate_triplets
 from engine.exit_codes import EXIT_INPUT
 from engine.harmonizer import Harmonizer, load_harmonizer
 from engine.iharmony import Triplet, find_triplets
@@ -68,11 +71,12 @@ def score(folder: Path, harmonizers: dict[str, Harmonizer]) -> dict[str, dict]:
         triplets = find_triplets(folder / part)
         table: dict = {"count": len(triplets)}
         for model, harmonizer in harmonizers.items():
-            scores = evaluate_triplets(harmonizer, triplets, progress=False)
+            scores = evaluate_triplets(harmonizer, triplets, progress=False, best_strength=True)
             for size in SIZES:
                 table[f"composite@{size}"] = scores[f"composite@{size}"].means()
                 table[f"{model}@{size}"] = scores[f"model@{size}"].means()
             table[f"{model}@full"].update(harm(scores["model@full"], scores["composite@full"]))
+            table[f"{model}@full"]["best_strength_fmse"] = scores[BEST_KEY].means()["fmse"]
         results[part] = table
     return results
 
@@ -95,7 +99,7 @@ def targets(results: dict, model: str) -> dict[str, dict[str, bool]]:
 def markdown(results: dict, models: list[str]) -> str:
     labels = ["composite", *models]
     lines = ["| part | size | " + " | ".join(f"{m} MSE / PSNR / fMSE" for m in labels) + " | "
-             + " | ".join(f"{m} worse / worst" for m in models) + " |",
+             + " | ".join(f"{m} worse / worst / best-strength fMSE" for m in models) + " |",
              "|---|---|" + "---|" * (len(labels) + len(models))]
     for part in PARTS:
         for size in SIZES:
@@ -103,8 +107,10 @@ def markdown(results: dict, models: list[str]) -> str:
             cells = ["{mse:.1f} / {psnr:.2f} / {fmse:.0f}".format(**table[f"{m}@{size}"]) for m in labels]
             for m in models:
                 values = table[f"{m}@full"]
-                shown = size == "full" and values.get("worse_share") is not None
-                cells.append(f"{values['worse_share']:.0%} / {values['worst_ratio']:.2f}x" if shown else "")
+                worse = "- / -"  # identity: no composite fMSE to be worse than
+                if values.get("worse_share") is not None:
+                    worse = f"{values['worse_share']:.0%} / {values['worst_ratio']:.2f}x"
+                cells.append(f"{worse} / {values['best_strength_fmse']:.0f}" if size == "full" else "")
             lines.append(f"| {part} ({table['count']}) | {size} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

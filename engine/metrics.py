@@ -129,6 +129,28 @@ def image_metrics(
     return {key: float(value) for key, value in values.items()}
 
 
+def best_blend_fmse(composite: np.ndarray, strongest: np.ndarray, target: np.ndarray, mask: np.ndarray) -> float:
+    """The lowest full-resolution fMSE of any blend ``composite + t * (strongest - composite)``,
+    ``t`` in ``[0, 1]``.
+
+    With ``strongest`` a model's result at its greatest strength, this is what the strength would
+    give if it were set right for this one picture: how far the direction of the model's
+    correction reaches, whatever share of it the model chose.
+
+    Args:
+        composite, strongest, target: ``(H, W, 3)`` images, as for :func:`image_metrics`.
+        mask: Foreground mask, as for :func:`image_metrics`.
+    """
+    base, far = _prepare_pair(composite, strongest)
+    target_f = _to_float255(np.asarray(target))
+    foreground = _prepare_mask(mask, base.shape[:2]) > _MASK_THRESHOLD
+    change, needed = (far - base)[foreground], (target_f - base)[foreground]
+    reach = float((change * change).sum())
+    share = min(max(float((change * needed).sum()) / reach, 0.0), 1.0) if reach > 0 else 0.0
+    best = base + share * (far - base)
+    return float(masked_mse(_as_batch(best), _as_batch(target_f), _as_batch(foreground[:, :, None].astype(np.float64))))
+
+
 class MetricAccumulator:
     """Collects per-image metrics and reports their means.
 

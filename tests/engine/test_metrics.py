@@ -10,6 +10,7 @@ import torch
 from engine.metrics import (
     EVAL_SIZE,
     MetricAccumulator,
+    best_blend_fmse,
     image_metrics,
     masked_mse,
     psnr,
@@ -362,3 +363,22 @@ def test_batched_scores_match_the_per_image_protocol() -> None:
 
 def test_psnr_to_mse_inverts_psnr() -> None:
     assert psnr(torch.tensor([psnr_to_mse(31.5)], dtype=torch.float64)).item() == pytest.approx(31.5)
+
+
+def test_the_best_blend_finds_the_strength_that_undoes_an_edit() -> None:
+    rng = np.random.default_rng(0)
+    real = rng.integers(60, 190, (16, 20, 3)).astype(np.uint8)
+    mask = np.zeros((16, 20), np.float32)
+    mask[4:12, 5:15] = 1.0
+    composite = real.copy()
+    composite[mask > 0] -= 40  # the foreground darkened
+    overshoot = real.copy()
+    overshoot[mask > 0] += 40  # a model that goes twice as far as needed: half its change is right
+    assert best_blend_fmse(composite, overshoot, real, mask) == pytest.approx(0.0, abs=1e-9)
+    assert _fmse(overshoot, real, mask) > 1000
+    wrong_way = composite - np.where(mask[..., None] > 0, 20, 0).astype(np.uint8)
+    assert best_blend_fmse(composite, wrong_way, real, mask) == pytest.approx(_fmse(composite, real, mask))  # none of it
+    short = real.copy()
+    short[mask > 0] -= 30  # a quarter of the way back: all of it is best, no more can be had
+    assert best_blend_fmse(composite, short, real, mask) == pytest.approx(_fmse(short, real, mask))
+    assert best_blend_fmse(composite, composite, real, np.zeros_like(mask)) == 0.0
