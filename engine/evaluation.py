@@ -35,7 +35,8 @@ def evaluate_triplets(
     Raises:
         ValueError: a real image's size differs from its composite's.
     """
-    scores = {key: MetricAccumulator() for key in (*SCORE_KEYS, *((BEST_KEY,) if best_strength else ()))}
+    keys = (*SCORE_KEYS, BEST_KEY) if best_strength else SCORE_KEYS
+    scores = {key: MetricAccumulator() for key in keys}
     for triplet in tqdm(triplets, desc="evaluating", unit="image", disable=None if progress is None else not progress):
         image = read_image(triplet.composite)
         mask = read_mask(triplet.mask, expected_shape=(image.height, image.width), resize=resize_mask)

@@ -142,12 +142,15 @@ def best_blend_fmse(composite: np.ndarray, strongest: np.ndarray, target: np.nda
         mask: Foreground mask, as for :func:`image_metrics`.
     """
     base, far = _prepare_pair(composite, strongest)
+    if np.shape(target) != base.shape:
+        raise ValueError(f"target shape {np.shape(target)} does not match the composite's {base.shape}")
     target_f = _to_float255(np.asarray(target))
     foreground = _prepare_mask(mask, base.shape[:2]) > _MASK_THRESHOLD
-    change, needed = (far - base)[foreground], (target_f - base)[foreground]
+    difference = far - base
+    change, needed = difference[foreground], (target_f - base)[foreground]
     reach = float((change * change).sum())
     share = min(max(float((change * needed).sum()) / reach, 0.0), 1.0) if reach > 0 else 0.0
-    best = base + share * (far - base)
+    best = base + share * difference
     return float(masked_mse(_as_batch(best), _as_batch(target_f), _as_batch(foreground[:, :, None].astype(np.float64))))
 
 
