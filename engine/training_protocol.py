@@ -33,7 +33,7 @@ def preview_name(step: int) -> str:
 
 
 # -- the trainer's numbers the GUI relies on ---------------------------------------------------
-LOSS_TERMS = ("total", "reconstruction", "harm", "self_style", "consistency")  # the keys of StepEvent.losses
+LOSS_TERMS = ("total", "reconstruction", "harm", "self_style", "consistency", "kind")  # the keys of StepEvent.losses
 VALIDATION_SHARE = 0.05  # photos held out for validation where a data folder has no split of its own
 DEFAULT_WORKERS = 2  # data-loading worker processes (--workers)
 DEFAULT_VAL_LIMIT = 200  # validation images used at most (--val-limit)

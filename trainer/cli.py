@@ -109,6 +109,8 @@ SETTINGS = (
     Setting("--width", GeneratorConfig, "width", "generator base width"),
     Setting("--gate", GeneratorConfig, "gate",
             "let the model choose how much of its correction to apply (with --init, grows the started model a gate)"),
+    Setting("--gate-by-kind", TrainConfig, "gate_by_kind",
+            "with --gate: choose the share per kind of picture, each --data folder (or prepared source) one kind"),
     Setting("--gate-only", TrainConfig, "gate_only",
             "with --init and --gate: train the gate alone, every other weight stays as the started model has it"),
 )
@@ -163,6 +165,11 @@ def _generator_config(size: int, **settings: Any) -> GeneratorConfig:
     return GeneratorConfig(**settings, working_size=size, depth=depth, grid=grid)
 
 
+def _gate_kinds(args: argparse.Namespace, data: tuple[str, ...]) -> int:
+    """One kind per data folder with --gate-by-kind and --gate (a single folder is no choice)."""
+    return len(data) if args.gate_by_kind and args.gate and len(data) > 1 else 0
+
+
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """The run the command line describes.
 
@@ -179,7 +186,9 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
             data=data,
             out=str(args.out),
             **_settings(args, TrainConfig),
-            generator=_generator_config(data_config.size, **_settings(args, GeneratorConfig)),
+            generator=_generator_config(
+                data_config.size, **_settings(args, GeneratorConfig), gate_kinds=_gate_kinds(args, data)
+            ),
             loss=LossConfig(**_settings(args, LossConfig)),
             negatives=NegativeConfig(**_settings(args, NegativeConfig)),
             data_config=data_config,

@@ -45,6 +45,7 @@ class TrainConfig(DictConfig):
     log_every: int = 10
     amp: bool = True  # mixed precision on CUDA
     gate_only: bool = False  # fit the gate head alone; every other weight stays as --init has it
+    gate_by_kind: bool = False  # the gate chooses its share per data folder's kind of picture
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     negatives: NegativeConfig = field(default_factory=NegativeConfig)
@@ -65,6 +66,8 @@ class TrainConfig(DictConfig):
             raise ValueError(f"values must be positive: {', '.join(bad) or 'lr, workers'}")
         if self.gate_only and not (self.init and self.generator.gate):
             raise ValueError("--gate-only fits the gate of a trained model: it needs --init and --gate")
+        if self.gate_by_kind and self.generator.gate_kinds != len(self.data):
+            raise ValueError("--gate-by-kind needs --gate, and a data folder per kind (at least two)")
         if self.data_config.size != self.generator.working_size:
             raise ValueError(
                 f"training size {self.data_config.size} differs from the model's working size {self.generator.working_size}"
@@ -77,7 +80,7 @@ class TrainConfig(DictConfig):
 
     # Settings that shape the trained weights; a resumed run must agree on all of them.
     RESULT_FIELDS = ("data", "batch_size", "lr", "weight_decay", "warmup_steps", "grad_clip",
-                     "generator", "loss", "negatives", "data_config", "gate_only")
+                     "generator", "loss", "negatives", "data_config", "gate_only", "gate_by_kind")
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> TrainConfig:

@@ -132,6 +132,7 @@ class HarmonizationDataset(Dataset):
                     candidate = int(rng.integers(len(self)))
                     continue
                 item["index"] = index
+                item["kind"] = self._items[candidate][0]  # the data folder it comes from
                 return item
         raise DataError(f"{_MAX_ATTEMPTS} samples in a row could not be used (item {index}): " + "; ".join(failures))
 

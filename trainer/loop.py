@@ -85,9 +85,10 @@ def _build_model(config: TrainConfig, device: torch.device) -> tuple[SCSCoGenera
             model, _ = load_generator(config.init, "cpu")
         except CheckpointError as error:
             raise RunError(str(error)) from error
-        if config.generator.gate and not model.config.gate:
-            model = with_gate(model)
-            log.info("--init: growing a gate on the architecture stored in %s", config.init)
+        kinds = config.generator.gate_kinds
+        if config.generator.gate and (not model.config.gate or (config.gate_by_kind and model.config.gate_kinds != kinds)):
+            model = with_gate(model, kinds)
+            log.info("--init: growing a gate%s on the architecture stored in %s", f" over {kinds} kinds" if kinds else "", config.init)
         elif model.config != config.generator:
             log.info("--init: using the architecture stored in %s", config.init)
         config = config.with_generator(model.config)
@@ -149,7 +150,11 @@ class Trainer:
         self.loss = SCSCoLoss(self.style, self.config.loss).to(self.context.device)
         if self.config.gate_only:
             self.model.requires_grad_(False)
-            self.model.gate_head.requires_grad_(True)
+            for parameter in self.model.gate_parameters():
+                parameter.requires_grad_(True)
+        if self.config.generator.gate_kinds and not self.config.gate_by_kind:
+            # These folders are not the kinds the model learnt to tell apart: that stays as it is.
+            self.model.kind_head.requires_grad_(False)
         trained = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(trained, lr=self.config.lr, weight_decay=self.config.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -219,8 +224,10 @@ class Trainer:
                  for t in (real, mask, composite)]
         negatives = generate_negatives(*small, self.config.negatives, generator)
         with torch.autocast(device.type, dtype=torch.float16, enabled=self.amp):
-            harmonized = self.network(composite, mask)["harmonized"]
-            losses = self.loss(harmonized.float(), real, mask, negatives, composite)
+            labels = batch["kind"].to(device) if self.config.gate_by_kind else None
+            outputs = self.network(composite, mask, labels)
+            kinds = (outputs["kind_logits"], labels) if labels is not None else None
+            losses = self.loss(outputs["harmonized"].float(), real, mask, negatives, composite, kinds)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(losses["total"]).backward()
         self.scaler.unscale_(self.optimizer)

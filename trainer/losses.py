@@ -13,10 +13,13 @@ docs/DESIGN.md, "Losses":
 - harm (this project's, not the paper's): how much worse than the composite the output's
   foreground is, zero where it is no worse. MSE alone rewards a hedge halfway toward the
   surroundings when the model cannot tell a right foreground from a wrong one; this term makes
-  changing a right foreground cost more than leaving a wrong one.
+  changing a right foreground cost more than leaving a wrong one;
+- kind (with a gate chosen per kind of picture): the cross-entropy of the model's guess of which
+  data folder a sample comes from. Only the kind head learns from it (it reads detached
+  features), so its weight does not matter.
 
 ``total = reconstruction + harm_weight * harm
-+ style_weight * (self_weight * self_style + consistency_weight * consistency)``.
++ style_weight * (self_weight * self_style + consistency_weight * consistency) + kind``.
 """
 from __future__ import annotations
 
@@ -254,6 +257,7 @@ class SCSCoLoss(nn.Module):
         - negatives: ``(B, K, 3, H, W)``, or already at ``config.style_shape(H, W)`` (cheaper
           to generate there).
         - composite: as harmonized, the network's input (for the harm term).
+        - kinds: ``(kind logits (B, N), kind labels (B,))`` for a gate chosen by kind, else None.
         - output: a dict of scalars, one per :data:`engine.training_protocol.LOSS_TERMS`.
     """
 
@@ -263,7 +267,8 @@ class SCSCoLoss(nn.Module):
         self.config = config
 
     def forward(
-        self, harmonized: Tensor, real: Tensor, mask: Tensor, negatives: Tensor, composite: Tensor
+        self, harmonized: Tensor, real: Tensor, mask: Tensor, negatives: Tensor, composite: Tensor,
+        kinds: tuple[Tensor, Tensor] | None = None,
     ) -> dict[str, Tensor]:
         cfg = self.config
         size = cfg.style_shape(*harmonized.shape[-2:])
@@ -277,9 +282,10 @@ class SCSCoLoss(nn.Module):
         else:
             self_style, consistency = self._style_terms(harmonized, real, mask, negatives, size)
         style = cfg.self_weight * self_style + cfg.consistency_weight * consistency
-        total = rec + cfg.harm_weight * harm + cfg.style_weight * style
+        kind = F.cross_entropy(*kinds) if kinds is not None else torch.zeros((), device=rec.device)
+        total = rec + cfg.harm_weight * harm + cfg.style_weight * style + kind
         return {"total": total, "reconstruction": rec, "harm": harm, "self_style": self_style,
-                "consistency": consistency}
+                "consistency": consistency, "kind": kind}
 
     @staticmethod
     def _check_inputs(harmonized: Tensor, real: Tensor, mask: Tensor, negatives: Tensor, size: tuple[int, int]) -> None:

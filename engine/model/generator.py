@@ -23,10 +23,13 @@ classical result as an input (``classical_input``).
 
 With ``gate``, a small head also predicts the share of its correction to apply (a
 :class:`~engine.mapping.GatedMapping`): leaving a foreground that already fits alone is then one
-number away, whatever the rest of the answer.
+number away, whatever the rest of the answer. With ``gate_kinds`` the share is chosen per kind of
+picture instead: a head tells which of the kinds it was trained on (its training's data folders:
+scene regions, portraits, animals...) a composite looks like, and each kind has one learnt share.
 
 ``forward`` returns a dict of named outputs: ``harmonized`` (the working-size result composed
-with the background), ``base`` (its starting point) and, for the mapping head, ``mapping``.
+with the background), ``base`` (its starting point), for the mapping head ``mapping``, and with
+``gate_kinds`` the kind head's ``kind_logits``.
 """
 from __future__ import annotations
 
@@ -48,11 +51,13 @@ from engine.model.bain import BAIN
 HEADS = ("mapping", "rgb")
 MAX_CHANNELS = 1024  # sanity limits: a checkpoint cannot make us allocate an absurd model
 MAX_WORKING_SIZE = 2048
+MAX_GATE_KINDS = 64
 BASES = ("adaptive", "classical", "identity")
 TRANSFER_PARAMS = 12  # per Lab channel: mean pull, mean offset, spread pull, spread offset
 _STATS_FEATURES = 18
 _GATE_OPEN = 3.0  # the gate's logit before training: sigmoid(3) = 0.95, nearly all of the correction
 _GATE_GAIN = 10.0  # the gate head's output is scaled up so that a fine-tune's small steps can move it
+_KIND_STATS_MOMENTUM = 0.05  # how fast the kind head's input statistics follow the training batches
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,7 @@ class GeneratorConfig(DictConfig):
     working_size: int = 256
     classical_input: bool = True  # feed the classical transfer result to the network
     gate: bool = False  # predict the share of the correction to apply (mapping head)
+    gate_kinds: int = 0  # with gate: choose the share per kind of picture, among this many
 
     def __post_init__(self) -> None:
         problems = self._type_problems()
@@ -97,6 +103,8 @@ class GeneratorConfig(DictConfig):
                 )
         if self.gate and self.head != "mapping":
             problems.append("gate needs the mapping head")
+        if not 0 <= self.gate_kinds <= MAX_GATE_KINDS or (self.gate_kinds and not self.gate):
+            problems.append(f"gate_kinds must be between 0 and {MAX_GATE_KINDS}, and needs the gate")
         if not 0 <= self.bain_levels <= self.decoder_stages:
             problems.append(f"bain_levels must be between 0 and {self.decoder_stages}")
         if problems:
@@ -185,7 +193,19 @@ class SCSCoGenerator(nn.Module):
             zero_layers = [self.rgb_head]
         if config.base == "adaptive":
             zero_layers.append(self.transfer_head[-1])
-        if config.gate:
+        if config.gate_kinds:
+            summary_size = 2 * out_channels + _STATS_FEATURES
+            self.kind_head = nn.Linear(summary_size, config.gate_kinds)
+            # An even share to start with: from a nearly open gate (0.95) 600 steps brought the
+            # shares of the kinds that need 0.2-0.5 only down to 0.7-0.8 (tried).
+            self.kind_shares = nn.Parameter(torch.zeros(config.gate_kinds))
+            # The pooled features are on very different scales (some around 0.01): standardised,
+            # a few hundred steps teach the head far more (measured: 74% of sources told apart
+            # instead of 66%).
+            self.register_buffer("kind_mean", torch.zeros(summary_size))
+            self.register_buffer("kind_var", torch.ones(summary_size))
+            zero_layers.append(self.kind_head)
+        elif config.gate:
             self.gate_head = nn.Sequential(
                 nn.Linear(2 * out_channels + _STATS_FEATURES, out_channels), nn.LeakyReLU(0.1),
                 nn.Linear(out_channels, 1),
@@ -203,17 +223,22 @@ class SCSCoGenerator(nn.Module):
                 f"got {tuple(composite.shape)} and {tuple(mask.shape)}"
             )
 
-    def forward(self, composite: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor | ColourMapping]:
+    def forward(
+        self, composite: torch.Tensor, mask: torch.Tensor, kinds: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor | ColourMapping]:
+        """``kinds`` (``(B,)``, with ``gate_kinds``, in training): each sample's true kind. The gate
+        then applies that kind's share, so that each share learns from its own kind's samples."""
         self._check_inputs(composite, mask)
         features, pooled, base_mapping, summary, lab = self._encode(composite, mask)
         base = base_mapping.apply_to_lab(lab).clamp(0, 1) if base_mapping else composite.float()
+        kind_logits = self._kind_logits(summary)
 
         if self.config.head == "mapping":
             grid = self._grid_mapping(features, pooled)
             raw = grid.apply(base)
             mapping: ColourMapping | None = ChainMapping(base_mapping, grid) if base_mapping is not None else grid
             if self.config.gate:
-                gate = self._gate(summary)
+                gate = self._gate(summary, kind_logits, kinds)
                 raw = torch.lerp(composite.float(), raw.clamp(0, 1), gate.view(-1, 1, 1, 1))
                 mapping = GatedMapping(mapping, gate)
         else:
@@ -226,6 +251,8 @@ class SCSCoGenerator(nn.Module):
         }
         if mapping is not None:
             outputs["mapping"] = mapping
+        if kind_logits is not None:
+            outputs["kind_logits"] = kind_logits
         return outputs
 
     def predict_mapping(self, composite: torch.Tensor, mask: torch.Tensor) -> ColourMapping:
@@ -237,7 +264,10 @@ class SCSCoGenerator(nn.Module):
         features, pooled, base_mapping, summary, _ = self._encode(composite, mask)
         grid = self._grid_mapping(features, pooled)
         mapping = ChainMapping(base_mapping, grid) if base_mapping is not None else grid
-        return GatedMapping(mapping, self._gate(summary)) if self.config.gate else mapping
+        if not self.config.gate:
+            return mapping
+        kind_logits = self._kind_logits(summary)
+        return GatedMapping(mapping, self._gate(summary, kind_logits))
 
     def _encode(
         self, composite: torch.Tensor, mask: torch.Tensor
@@ -285,10 +315,45 @@ class SCSCoGenerator(nn.Module):
                 features = self.bains[stage](features, F.adaptive_avg_pool2d(mask, features.shape[-2:]))
         return features
 
-    def _gate(self, summary: torch.Tensor) -> torch.Tensor:
-        """The share of the correction to apply, per image, in ``(0, 1)``."""
+    def _gate(
+        self, summary: torch.Tensor, kind_logits: torch.Tensor | None, kinds: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The share of the correction to apply, per image, in ``(0, 1)``.
+
+        By kind: each kind's share weighted by how likely the composite is of that kind (its own
+        kind's share when ``kinds`` is known). The kind head learns only to tell the kinds apart,
+        from labels, and each share how far to go for its kind; a head free to chase the loss
+        overfits the share to individual inputs instead (measured: a gate fitted directly on the
+        same features did worse on the development set than one even share).
+        """
+        if kind_logits is not None:
+            shares = torch.sigmoid(_GATE_GAIN * self.kind_shares.float())
+            if kinds is not None:
+                return shares[kinds]
+            return torch.softmax(kind_logits.detach(), dim=1) @ shares
         logit = _GATE_OPEN + _GATE_GAIN * self.gate_head(summary).float()
         return torch.sigmoid(logit).squeeze(1)
+
+    def _kind_logits(self, summary: torch.Tensor) -> torch.Tensor | None:
+        """How much the composite looks like each kind of picture (with ``gate_kinds``), scaled up
+        like the gate's logit so that a few hundred steps can teach it. It reads detached features:
+        learning the kinds never changes the harmonization's own weights. Their statistics are
+        gathered only while the kind head learns (a fine-tune on other pictures leaves them)."""
+        if not self.config.gate_kinds:
+            return None
+        features = summary.detach().float()
+        if self.training and self.kind_head.weight.requires_grad and features.shape[0] > 1:
+            F.batch_norm(features, self.kind_mean, self.kind_var, training=True, momentum=_KIND_STATS_MOMENTUM)
+        # Standardised by the running statistics even while learning: a batch's own would shift
+        # with its mix of kinds, and take away what tells them apart.
+        standard = F.batch_norm(features, self.kind_mean, self.kind_var, training=False)
+        return _GATE_GAIN * self.kind_head(standard)
+
+    def gate_parameters(self) -> list[nn.Parameter]:
+        """The weights that choose the share (empty without a gate)."""
+        if self.config.gate_kinds:
+            return [*self.kind_head.parameters(), self.kind_shares]
+        return list(self.gate_head.parameters()) if self.config.gate else []
 
     def _adaptive_transfer(self, summary: torch.Tensor, stats: LabStatistics) -> LabStatsMapping:
         """A Lab statistics transfer whose strength and target the network chooses per channel.
@@ -306,12 +371,15 @@ class SCSCoGenerator(nn.Module):
         return stats_mapping(stats, target_mean, target_log_std.exp())
 
 
-def with_gate(model: SCSCoGenerator) -> SCSCoGenerator:
-    """A copy of ``model`` grown a gate, for fine-tuning it into a gated one. The gate starts at
-    the same share for every input (95%), so the fine-tune begins from nearly the model's answers."""
-    grown = SCSCoGenerator(replace(model.config, gate=True))
-    missing, unexpected = grown.load_state_dict(model.state_dict(), strict=False)
-    if unexpected or any(not key.startswith("gate_head.") for key in missing):
+def with_gate(model: SCSCoGenerator, kinds: int = 0) -> SCSCoGenerator:
+    """A copy of ``model`` grown a gate (chosen among ``kinds`` kinds of picture, if any; a gate it
+    has is replaced), for fine-tuning it into a gated one. The gate starts at the same share for
+    every input: 95%, so the fine-tune begins from nearly the model's answers, or by kind 50%."""
+    grown = SCSCoGenerator(replace(model.config, gate=True, gate_kinds=kinds))
+    gate_keys = ("gate_head.", "kind_")
+    weights = {k: v for k, v in model.state_dict().items() if not k.startswith(gate_keys)}
+    missing, unexpected = grown.load_state_dict(weights, strict=False)
+    if unexpected or any(not key.startswith(gate_keys) for key in missing):
         raise RuntimeError(f"cannot grow a gate on this model: missing {missing}, unexpected {unexpected}")
     return grown.to(next(model.parameters()).device)
 

@@ -21,6 +21,7 @@ _LOOKS = {  # each loss term's label and colour (None: the palette's text colour
     "harm": ("harm", QColor(220, 80, 160)),
     "self_style": ("self-style", QColor(255, 160, 64)),
     "consistency": ("consistency", QColor(96, 200, 120)),
+    "kind": ("kind", QColor(170, 130, 230)),
 }
 SERIES = tuple((term, *_LOOKS[term]) for term in LOSS_TERMS)
 _MARGINS = (58, 26, 12, 22)  # left, top, right, bottom

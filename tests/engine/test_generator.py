@@ -145,3 +145,57 @@ def test_the_gate_learns_to_leave_a_right_foreground_alone() -> None:
         loss.backward()
         optimizer.step()
     assert float(gated.predict_mapping(composite[:1], mask[:1]).blend()[1]) < 0.2
+
+
+def test_a_gate_by_kind_applies_the_share_of_the_kind_the_picture_looks_like() -> None:
+    composite, mask = _inputs(1)
+    gated = with_gate(_trained_like(SCSCoGenerator(GeneratorConfig(**TINY))), kinds=3).eval()
+    assert gated.config.gate_kinds == 3 and not hasattr(gated, "gate_head")
+    assert gated.predict_mapping(composite, mask).blend()[1] == pytest.approx(0.5)  # starts even for every kind
+    with torch.no_grad():
+        gated.kind_shares.copy_(torch.tensor([0.3, -0.1, 0.0]))  # shares sigmoid(3), sigmoid(-1), 0.5
+        gated.kind_head.bias.copy_(torch.tensor([0.0, 2.0, 0.0]))  # looks like kind 1 by far
+    share = gated.predict_mapping(composite, mask).blend()[1]
+    assert share == pytest.approx(float(torch.sigmoid(torch.tensor(-1.0))), abs=1e-3)
+    assert gated(composite, mask)["kind_logits"].argmax(1).tolist() == [1]
+    both, masks = composite.expand(2, -1, -1, -1), mask.expand(2, -1, -1, -1)
+    inner = gated.predict_mapping(both, masks).inner.apply(both).clamp(0, 1)
+    taught = gated(both, masks, kinds=torch.tensor([0, 2]))["harmonized"]  # in training, each sample's own kind
+    for i, share in enumerate((torch.sigmoid(torch.tensor(3.0)), 0.5)):
+        assert torch.allclose(taught[i], torch.lerp(both[i], inner[i], share) * masks[i] + both[i] * (1 - masks[i]), atol=1e-5)
+
+
+def test_a_gate_by_kind_replaces_a_plain_gate_and_keeps_every_other_weight() -> None:
+    gated = with_gate(_trained_like(SCSCoGenerator(GeneratorConfig(**TINY))))
+    by_kind = with_gate(gated, kinds=2)
+    before, after = gated.state_dict(), by_kind.state_dict()
+    assert {k for k in before if k not in after} == {k for k in before if k.startswith("gate_head.")}
+    assert all(torch.equal(before[k], after[k]) for k in after if k in before)
+    assert {name for name in after if "kind" in name} == {
+        "kind_head.weight", "kind_head.bias", "kind_shares", "kind_mean", "kind_var"}
+    assert {id(p) for p in by_kind.gate_parameters()} == {id(p) for p in (*by_kind.kind_head.parameters(), by_kind.kind_shares)}
+
+
+def test_learning_the_kinds_leaves_the_harmonization_weights_alone() -> None:
+    composite, mask = _inputs()
+    model = with_gate(_trained_like(SCSCoGenerator(GeneratorConfig(**TINY))), kinds=2).train()
+    logits = model(composite, mask)["kind_logits"]
+    torch.nn.functional.cross_entropy(logits, torch.tensor([1, 1])).backward()
+    touched = {name for name, p in model.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
+    assert touched == {"kind_head.weight", "kind_head.bias"}
+
+
+def test_the_kind_heads_input_statistics_follow_only_a_run_that_teaches_the_kinds() -> None:
+    composite, mask = _inputs()
+    model = with_gate(_trained_like(SCSCoGenerator(GeneratorConfig(**TINY))), kinds=2).train()
+    model(composite, mask)
+    learnt = model.kind_mean.clone()
+    assert learnt.abs().sum() > 0
+    model.kind_head.requires_grad_(False)  # a fine-tune on pictures of other kinds
+    model(composite * 0.5, mask)
+    assert torch.equal(model.kind_mean, learnt)
+
+
+def test_gate_kinds_need_the_gate() -> None:
+    with pytest.raises(ValueError, match="gate_kinds"):
+        GeneratorConfig(gate_kinds=3, **TINY)

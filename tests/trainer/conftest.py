@@ -13,9 +13,9 @@ TINY_RUN = [
 ]
 
 
-def make_photo_folder(root: Path, count: int = 24, size: int = 48) -> Path:
+def make_photo_folder(root: Path, count: int = 24, size: int = 48, seed: int = 0) -> Path:
     """``images/`` + ``masks/``: textured outdoor-like photos with one rectangular region each."""
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     (root / "images").mkdir(parents=True)
     (root / "masks").mkdir()
     for i in range(count):

@@ -13,6 +13,7 @@ from engine.training_protocol import held_out_count
 from harmonizer_cli import program
 from trainer.cli import SETTINGS, config_from_args
 from trainer.config import TrainConfig
+from trainer.loop import RunError
 from trainer.dataset import DataConfig
 from trainer.losses import LossConfig
 from trainer.negatives import NegativeConfig
@@ -35,7 +36,7 @@ def test_every_setting_reaches_its_field() -> None:
               "--log-every": "2", "--mask-shapes": "cutouts", "--shape-probability": "0.25",
               "--identity-fraction": "0.125", "--negatives": "3", "--style-weight": "0.5", "--harm-weight": "2.5", "--vgg-weights": "random",
               "--style-size": "32", "--head": "rgb", "--base": "classical", "--width": "8"}
-    switches = {"--gate", "--gate-only"}  # fields that are off unless given; --gate needs the mapping head
+    switches = {"--gate", "--gate-only", "--gate-by-kind"}  # fields that are off unless given; --gate needs the mapping head
     assert set(values) | switches == {setting.flag for setting in SETTINGS}
     assert _config("--gate").generator.gate and not _config().generator.gate
     assert _config("--gate", "--gate-only", "--init", "m.safetensors").gate_only and not _config().gate_only
@@ -48,6 +49,15 @@ def test_every_setting_reaches_its_field() -> None:
             assert value == (setting.parse or type(value))(values[setting.flag]), setting.flag
     assert config.epochs == 2 and config.steps is None
     assert config.seed == 7 and config.init == str(Path("start.safetensors").resolve())
+
+
+def test_a_gate_by_kind_has_one_kind_per_data_folder_and_needs_two() -> None:
+    config = _config("--data", "more", "--data", "still more", "--gate", "--gate-by-kind")
+    assert config.gate_by_kind and config.generator.gate_kinds == len(config.data) == 3
+    assert _config("--data", "more", "--gate").generator.gate_kinds == 0
+    for alone in (("--gate", "--gate-by-kind"), ("--data", "more", "--gate-by-kind")):  # one folder; no gate
+        with pytest.raises(RunError, match="--gate-by-kind needs --gate, and a data folder per kind"):
+            _config(*alone)
 
 
 def test_a_stored_configuration_comes_back_and_unknown_settings_are_refused() -> None:

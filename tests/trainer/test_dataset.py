@@ -259,6 +259,7 @@ def test_several_sources_and_bad_arguments(manifest_root: Path, tmp_path: Path) 
     dataset = HarmonizationDataset(sources, "train", DataConfig(size=SIZE))
     assert len(dataset) == 15
     assert dataset[14]["real"].shape == (3, SIZE, SIZE)
+    assert [dataset[i]["kind"] for i in range(len(dataset))] == [0] * 12 + [1] * 3  # the folder each comes from
     with pytest.raises(IndexError):
         dataset[15]
     with pytest.raises(ValueError, match="split"):

@@ -157,6 +157,17 @@ def test_loss_returns_every_protocol_term_and_their_weighted_sum(style: StyleFea
     expected = out["reconstruction"] + 4.0 * out["harm"] + 0.5 * (2.0 * out["self_style"] + 3.0 * out["consistency"])
     assert torch.allclose(out["total"], expected)
     assert torch.allclose(out["reconstruction"], reconstruction_loss(worse, real, mask, config.min_area))
+    assert out["kind"] == 0
+
+
+def test_the_kind_term_is_the_cross_entropy_of_the_kind_guess_and_adds_to_the_total(style: StyleFeatures) -> None:
+    real, mask, composite, negatives = _scene()
+    loss = SCSCoLoss(style, LossConfig(style_weight=0.0, style_size=None))
+    logits, labels = torch.tensor([[2.0, 0.0, -1.0], [0.0, 0.0, 3.0]]), torch.tensor([0, 1])
+    plain = loss(composite, real, mask, negatives, composite)
+    out = loss(composite, real, mask, negatives, composite, (logits, labels))
+    assert torch.allclose(out["kind"], torch.nn.functional.cross_entropy(logits, labels)) and out["kind"] > 0.5
+    assert torch.allclose(out["total"], plain["total"] + out["kind"])
 
 
 # --- harm -----------------------------------------------------------------------------------

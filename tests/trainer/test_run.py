@@ -21,7 +21,7 @@ from engine.model.generator import GeneratorConfig
 from engine.pipeline import harmonize_array
 from engine.training_protocol import LOSS_TERMS
 from harmonizer_cli import program
-from tests.trainer.conftest import TINY_RUN
+from tests.trainer.conftest import TINY_RUN, make_photo_folder
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -151,6 +151,22 @@ def test_gate_only_fine_tuning_changes_the_gate_and_nothing_else(photo_folder: P
     before, after = load_generator(base)[0].state_dict(), load_generator(tmp_path / "fit" / "last.safetensors")[0].state_dict()
     changed = {name for name in before if not torch.equal(before[name], after[name])}
     assert changed and all(name.startswith("gate_head.") for name in changed)
+
+
+def test_a_gate_by_kind_learns_which_folder_a_picture_comes_from_and_nothing_else(photo_folder: Path, tmp_path: Path) -> None:
+    other = make_photo_folder(tmp_path / "others", seed=1)
+    assert train(photo_folder, tmp_path / "base", "--steps", "2", "--gate") == 0
+    base = tmp_path / "base" / "last.safetensors"
+    assert train(photo_folder, tmp_path / "fit", "--data", str(other), "--steps", "3", "--init", str(base), "--gate",
+                 "--gate-by-kind", "--gate-only", "--identity-fraction", "0.5", "--progress", "json") == 0
+    tuned = load_generator(tmp_path / "fit" / "last.safetensors")[0]
+    assert tuned.config.gate_kinds == 2
+    before, after = load_generator(base)[0].state_dict(), tuned.state_dict()
+    assert all(torch.equal(before[name], after[name]) for name in after if name in before)
+    assert {name for name in after if name not in before} == {
+        "kind_head.weight", "kind_head.bias", "kind_shares", "kind_mean", "kind_var"}
+    kind_losses = [e["losses"]["kind"] for e in events(tmp_path / "fit") if e["event"] == "step"]
+    assert len(kind_losses) == 3 and all(loss > 0 for loss in kind_losses)
 
 
 def test_gate_only_without_a_gated_starting_model_is_refused(photo_folder: Path, tmp_path: Path, capsys) -> None:
