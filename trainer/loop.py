@@ -86,9 +86,10 @@ def _build_model(config: TrainConfig, device: torch.device) -> tuple[SCSCoGenera
         except CheckpointError as error:
             raise RunError(str(error)) from error
         kinds = config.generator.gate_kinds
-        if config.generator.gate and (not model.config.gate or (config.gate_by_kind and model.config.gate_kinds != kinds)):
+        new_kinds = config.gate_by_kind and model.config.gate_kinds != kinds
+        if config.generator.gate and (not model.config.gate or new_kinds):
             model = with_gate(model, kinds)
-            log.info("--init: growing a gate%s on the architecture stored in %s", f" over {kinds} kinds" if kinds else "", config.init)
+            log.info("--init: growing a gate%s on the architecture stored in %s", f" by {kinds} kinds" if kinds else "", config.init)
         elif model.config != config.generator:
             log.info("--init: using the architecture stored in %s", config.init)
         config = config.with_generator(model.config)

@@ -177,9 +177,10 @@ class SCSCoGenerator(nn.Module):
             BAIN(c(config.depth - 1) if s == 0 else self.decoder[s - 1][0].out_channels, config.bain_key_dim, config.bain_pool)
             for s in range(config.bain_levels)
         )
+        summary_size = 2 * out_channels + _STATS_FEATURES  # what the small heads read (_encode)
         if config.base == "adaptive":
             self.transfer_head = nn.Sequential(
-                nn.Linear(2 * out_channels + _STATS_FEATURES, out_channels), nn.LeakyReLU(0.1),
+                nn.Linear(summary_size, out_channels), nn.LeakyReLU(0.1),
                 nn.Linear(out_channels, TRANSFER_PARAMS),
             )
         if config.head == "mapping":
@@ -194,7 +195,6 @@ class SCSCoGenerator(nn.Module):
         if config.base == "adaptive":
             zero_layers.append(self.transfer_head[-1])
         if config.gate_kinds:
-            summary_size = 2 * out_channels + _STATS_FEATURES
             self.kind_head = nn.Linear(summary_size, config.gate_kinds)
             # An even share to start with: from a nearly open gate (0.95) 600 steps brought the
             # shares of the kinds that need 0.2-0.5 only down to 0.7-0.8 (tried).
@@ -207,7 +207,7 @@ class SCSCoGenerator(nn.Module):
             zero_layers.append(self.kind_head)
         elif config.gate:
             self.gate_head = nn.Sequential(
-                nn.Linear(2 * out_channels + _STATS_FEATURES, out_channels), nn.LeakyReLU(0.1),
+                nn.Linear(summary_size, out_channels), nn.LeakyReLU(0.1),
                 nn.Linear(out_channels, 1),
             )
             zero_layers.append(self.gate_head[-1])

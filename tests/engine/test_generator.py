@@ -162,7 +162,8 @@ def test_a_gate_by_kind_applies_the_share_of_the_kind_the_picture_looks_like() -
     inner = gated.predict_mapping(both, masks).inner.apply(both).clamp(0, 1)
     taught = gated(both, masks, kinds=torch.tensor([0, 2]))["harmonized"]  # in training, each sample's own kind
     for i, share in enumerate((torch.sigmoid(torch.tensor(3.0)), 0.5)):
-        assert torch.allclose(taught[i], torch.lerp(both[i], inner[i], share) * masks[i] + both[i] * (1 - masks[i]), atol=1e-5)
+        expected = torch.lerp(both[i], inner[i], share) * masks[i] + both[i] * (1 - masks[i])
+        assert torch.allclose(taught[i], expected, atol=1e-5)
 
 
 def test_a_gate_by_kind_replaces_a_plain_gate_and_keeps_every_other_weight() -> None:
@@ -173,7 +174,8 @@ def test_a_gate_by_kind_replaces_a_plain_gate_and_keeps_every_other_weight() -> 
     assert all(torch.equal(before[k], after[k]) for k in after if k in before)
     assert {name for name in after if "kind" in name} == {
         "kind_head.weight", "kind_head.bias", "kind_shares", "kind_mean", "kind_var"}
-    assert {id(p) for p in by_kind.gate_parameters()} == {id(p) for p in (*by_kind.kind_head.parameters(), by_kind.kind_shares)}
+    kind_parameters = (*by_kind.kind_head.parameters(), by_kind.kind_shares)
+    assert {id(p) for p in by_kind.gate_parameters()} == {id(p) for p in kind_parameters}
 
 
 def test_learning_the_kinds_leaves_the_harmonization_weights_alone() -> None:

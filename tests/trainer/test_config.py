@@ -36,7 +36,8 @@ def test_every_setting_reaches_its_field() -> None:
               "--log-every": "2", "--mask-shapes": "cutouts", "--shape-probability": "0.25",
               "--identity-fraction": "0.125", "--negatives": "3", "--style-weight": "0.5", "--harm-weight": "2.5", "--vgg-weights": "random",
               "--style-size": "32", "--head": "rgb", "--base": "classical", "--width": "8"}
-    switches = {"--gate", "--gate-only", "--gate-by-kind"}  # fields that are off unless given; --gate needs the mapping head
+    # Fields that are off unless given; --gate needs the mapping head.
+    switches = {"--gate", "--gate-only", "--gate-by-kind"}
     assert set(values) | switches == {setting.flag for setting in SETTINGS}
     assert _config("--gate").generator.gate and not _config().generator.gate
     assert _config("--gate", "--gate-only", "--init", "m.safetensors").gate_only and not _config().gate_only

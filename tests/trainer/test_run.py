@@ -153,7 +153,7 @@ def test_gate_only_fine_tuning_changes_the_gate_and_nothing_else(photo_folder: P
     assert changed and all(name.startswith("gate_head.") for name in changed)
 
 
-def test_a_gate_by_kind_learns_which_folder_a_picture_comes_from_and_nothing_else(photo_folder: Path, tmp_path: Path) -> None:
+def test_a_gate_by_kind_learns_which_folder_a_picture_comes_from_alone(photo_folder: Path, tmp_path: Path) -> None:
     other = make_photo_folder(tmp_path / "others", seed=1)
     assert train(photo_folder, tmp_path / "base", "--steps", "2", "--gate") == 0
     base = tmp_path / "base" / "last.safetensors"
