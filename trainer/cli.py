@@ -166,8 +166,8 @@ def _generator_config(size: int, **settings: Any) -> GeneratorConfig:
 
 
 def _gate_kinds(args: argparse.Namespace, data: tuple[str, ...]) -> int:
-    """One kind per data folder with --gate-by-kind and --gate (a single folder is no choice)."""
-    return len(data) if args.gate_by_kind and args.gate and len(data) > 1 else 0
+    """One kind per data folder with --gate-by-kind and --gate (TrainConfig says what a run needs)."""
+    return len(data) if args.gate_by_kind and args.gate else 0
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:

@@ -66,7 +66,7 @@ class TrainConfig(DictConfig):
             raise ValueError(f"values must be positive: {', '.join(bad) or 'lr, workers'}")
         if self.gate_only and not (self.init and self.generator.gate):
             raise ValueError("--gate-only fits the gate of a trained model: it needs --init and --gate")
-        if self.gate_by_kind and self.generator.gate_kinds != len(self.data):
+        if self.gate_by_kind and (self.generator.gate_kinds != len(self.data) or len(self.data) < 2):
             raise ValueError("--gate-by-kind needs --gate, and a data folder per kind (at least two)")
         if self.data_config.size != self.generator.working_size:
             raise ValueError(
