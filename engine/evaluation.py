@@ -9,7 +9,7 @@ from engine.harmonizer import Harmonizer
 from engine.iharmony import Triplet
 from engine.imageio import read_image, read_mask
 from engine.metrics import MetricAccumulator, best_blend_fmse, image_metrics
-from engine.pipeline import MAX_STRENGTH, harmonize_array
+from engine.pipeline import MAX_STRENGTH, apply_prediction, predict
 
 SCORE_KEYS = ("composite@256", "model@256", "composite@full", "model@full")
 BEST_KEY = "best@full"  # fMSE at the best strength for each image (:func:`engine.metrics.best_blend_fmse`)
@@ -27,7 +27,7 @@ def evaluate_triplets(
     Args:
         progress: show a progress bar (``None``: only on a terminal).
         best_strength: also the fMSE at the best strength for each image, under :data:`BEST_KEY`
-            (one more harmonization per image, at ``MAX_STRENGTH``).
+            (the same prediction applied once more, at ``MAX_STRENGTH``).
 
     Returns:
         One accumulator per entry of :data:`SCORE_KEYS`, and :data:`BEST_KEY` if asked for.
@@ -43,11 +43,12 @@ def evaluate_triplets(
         real = read_image(triplet.real)
         if real.rgb.shape != image.rgb.shape:
             raise ValueError(f"{triplet.real.name} is {real.width}x{real.height} but {triplet.composite.name} is {image.width}x{image.height}")
-        result = harmonize_array(harmonizer, image.rgb, mask)
-        for label, prediction in (("composite", image.rgb), ("model", result)):
-            scores[f"{label}@256"].add(triplet.name, image_metrics(prediction, real.rgb, mask))
-            scores[f"{label}@full"].add(triplet.name, image_metrics(prediction, real.rgb, mask, size=None))
+        prediction = predict(harmonizer, image.rgb, mask)
+        result = apply_prediction(prediction, image.rgb, mask, harmonizer.device)
+        for label, answer in (("composite", image.rgb), ("model", result)):
+            scores[f"{label}@256"].add(triplet.name, image_metrics(answer, real.rgb, mask))
+            scores[f"{label}@full"].add(triplet.name, image_metrics(answer, real.rgb, mask, size=None))
         if best_strength:
-            strongest = harmonize_array(harmonizer, image.rgb, mask, strength=MAX_STRENGTH)
+            strongest = apply_prediction(prediction, image.rgb, mask, harmonizer.device, MAX_STRENGTH)
             scores[BEST_KEY].add(triplet.name, {"fmse": best_blend_fmse(image.rgb, strongest, real.rgb, mask)})
     return scores

@@ -21,19 +21,11 @@ import torch
 from torch.utils.data import Dataset, get_worker_info
 
 from engine.dict_config import DictConfig
-from engine.imageio import (
-    ImageReadError,
-    LoadedImage,
-    conform_mask,
-    mask_from_alpha,
-    read_image,
-    read_mask,
-    to_float,
-)
+from engine.imageio import ImageReadError, read_image, to_float
 from engine.training_protocol import VALIDATION_SHARE
 from trainer.masks import ShapeBank, random_blob_mask
 from trainer.photo_cache import PhotoCache
-from trainer.sources import DataError, DataSource, Sample
+from trainer.sources import DataError, DataSource, Sample, own_mask
 from trainer.synthesis import SynthesisConfig, synthesize
 
 log = logging.getLogger("trainer.data")
@@ -107,7 +99,6 @@ class HarmonizationDataset(Dataset):
         self._shapes = ShapeBank.from_folder(config.shapes) if config.shapes else None
         self._photos = PhotoCache(config.size)
         self._warned: set[str] = set()
-        self._resized: set[str] = set()
 
     def __len__(self) -> int:
         return len(self._items)
@@ -145,12 +136,12 @@ class HarmonizationDataset(Dataset):
             composite = to_float(read_image(sample.composite).rgb)
             if composite.shape != real.shape:
                 raise _UnusableSample(f'composite "{sample.composite}" is not the size of "{sample.real}"')
-            mask = self._read_mask(sample, real.shape[:2])
+            mask = own_mask(sample, image)
             composite, mask, real = _geometry([composite, mask, real], mask, rng, train, self.config.size)
             return _to_item(composite, mask, real)
         image = self._photos.load(sample.real)
         real = to_float(image.rgb)
-        mask = self._own_mask(sample, image)
+        mask = own_mask(sample, image)
         if mask is not None and self._shapes is not None and rng.random() < self.config.shape_probability:
             mask = None
         labelled = mask is not None
@@ -171,27 +162,6 @@ class HarmonizationDataset(Dataset):
         composite_t = synthesize(real_t, mask_t, rng, synthesis, reference)
         return {"composite": composite_t, "mask": mask_t, "real": real_t}
 
-    def _own_mask(self, sample: Sample, image: LoadedImage) -> np.ndarray | None:
-        if sample.mask_source == "file":
-            return self._read_mask(sample, image.rgb.shape[:2])
-        if sample.mask_source == "alpha":
-            if image.alpha is None:
-                raise _UnusableSample(f'"{sample.real}" has no alpha channel to use as its mask')
-            return mask_from_alpha(image)
-        return None
-
-    def _read_mask(self, sample: Sample, shape: tuple[int, int]) -> np.ndarray:
-        mask = read_mask(sample.mask)
-        if mask.shape != shape:
-            if str(sample.mask) not in self._resized:
-                self._resized.add(str(sample.mask))
-                log.debug(
-                    'mask "%s" is %dx%d, resized to its photo\'s %dx%d',
-                    sample.mask, mask.shape[1], mask.shape[0], shape[1], shape[0],
-                )
-            mask = conform_mask(mask, shape, resize=True)
-        return mask
-
     def _generated_mask(self, rng: np.random.Generator) -> np.ndarray:
         size = self.config.size
         if self._shapes is not None:
@@ -209,11 +179,14 @@ class HarmonizationDataset(Dataset):
             return None
         other = self._items[others[int(rng.integers(len(others)))]][1]
         try:
-            real = to_float(self._photos.load(other.real).rgb)
-            mask = self._read_mask(other, real.shape[:2])
+            image = self._photos.load(other.real)
+            mask = own_mask(other, image)
         except (ImageReadError, OSError) as err:
             self._warn_bad(other, err)
             return None
+        if mask is None:
+            return None
+        real = to_float(image.rgb)
         side = min(self.config.size, _REFERENCE_SIZE)
         real = cv2.resize(real, (side, side), interpolation=_interpolation(real.shape[:2], side))
         mask = cv2.resize(mask, (side, side), interpolation=_interpolation(mask.shape[:2], side))

@@ -34,18 +34,15 @@ from engine.exit_codes import EXIT_FAILED, EXIT_INPUT, EXIT_OK, Failure
 from engine.imageio import (
     ImageReadError,
     LoadedImage,
-    conform_mask,
     from_float,
-    mask_from_alpha,
     read_image,
-    read_mask,
     to_float,
     write_png,
 )
 from trainer.dataset import DataConfig
 from trainer.photo_cache import MARGIN, scaled_size
 from trainer.prepared import PreparedIndex, PreparedSource, is_prepared, write_index
-from trainer.sources import DataError, DataSource, Sample, discover
+from trainer.sources import DataError, DataSource, Sample, discover, own_mask
 
 # JPEG quality: at the training scale, 85 keeps colours and edges visually intact and makes the
 # files about a fifth smaller than 90 would.
@@ -221,7 +218,7 @@ def _write_photo(rows: list[_Row], folder: Path, short_side: int, quality: int) 
         write_bytes_atomic(target, _encode_jpeg(image, size, quality))
     for row in rows:
         if row.mask:
-            mask = cv2.resize(_own_mask(row.sample, image), size, interpolation=cv2.INTER_AREA)
+            mask = cv2.resize(own_mask(row.sample, image), size, interpolation=cv2.INTER_AREA)
             (folder / row.mask).parent.mkdir(parents=True, exist_ok=True)
             write_png(folder / row.mask, from_float(mask, np.uint8))
 
@@ -234,15 +231,6 @@ def _encode_jpeg(image: LoadedImage, size: tuple[int, int], quality: int) -> byt
     if not ok:
         raise ImageReadError(f'cannot encode "{image.source}" as JPEG')
     return buffer.tobytes()
-
-
-def _own_mask(sample: Sample, image: LoadedImage) -> np.ndarray:
-    """The sample's mask at its photo's size, as float32 in [0, 1]."""
-    if sample.mask_source == "alpha":
-        if image.alpha is None:
-            raise ImageReadError(f'"{sample.real}" has no alpha channel to use as its mask')
-        return mask_from_alpha(image)
-    return conform_mask(read_mask(sample.mask), (image.height, image.width), resize=True)
 
 
 def _write_manifest(folder: Path, rows: list[_Row]) -> None:

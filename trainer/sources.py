@@ -29,6 +29,7 @@ from engine.iharmony import (
     real_stem,
     subset_lists,
 )
+from engine.imageio import ImageReadError, LoadedImage, conform_mask, mask_from_alpha, read_mask
 from engine.training_protocol import VALIDATION_SHARE, held_out_count
 
 MANIFEST = "manifest.csv"
@@ -65,6 +66,23 @@ class Sample:
     composite: Path | None
     region: str | None
     mask_source: str
+
+
+def own_mask(sample: Sample, image: LoadedImage) -> np.ndarray | None:
+    """The sample's own mask at the size of ``image`` (its photo), as float32 in [0, 1].
+
+    None when the sample's mask is to be generated. A mask file of another size is resized to fit.
+
+    Raises:
+        ImageReadError: The mask file is unreadable, or the photo has no alpha channel to use.
+    """
+    if sample.mask_source == "alpha":
+        if image.alpha is None:
+            raise ImageReadError(f'"{sample.real}" has no alpha channel to use as its mask')
+        return mask_from_alpha(image)
+    if sample.mask is None:
+        return None
+    return conform_mask(read_mask(sample.mask), image.rgb.shape[:2], resize=True)
 
 
 @dataclass(frozen=True)
