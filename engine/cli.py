@@ -29,7 +29,7 @@ from engine.imageio import (
     read_mask,
     write_png,
 )
-from engine.pipeline import DEFAULT_STRENGTH, MAX_STRENGTH, harmonize_array
+from engine.pipeline import DEFAULT_STRENGTH, MAX_STRENGTH, harmonize_array, mask_coverage_note
 
 log = logging.getLogger("harmonizer")
 
@@ -128,6 +128,9 @@ def _pair_folders(composites: Path, masks: Path | None) -> list[tuple[Path, Path
 
 def _harmonize_file(harmonizer: Harmonizer, source: Path, mask: Path | None, target: Path, args: argparse.Namespace) -> None:
     image, mask_array = _load_pair(source, mask, args.resize_mask)
+    note = mask_coverage_note(mask_array)
+    if note:
+        log.warning("%s: %s", source.name, note)
     result = harmonize_array(harmonizer, image.rgb, mask_array, strength=args.strength)
     write_png(target, result, overwrite=args.overwrite)
 

@@ -64,6 +64,16 @@ def applied_share(strength: float, share: float) -> float:
     return min(strength * share, 1.0)
 
 
+def mask_coverage_note(mask: np.ndarray) -> str | None:
+    """What a user should be told about a mask that leaves nothing to harmonize or nothing to match
+    it to; None for a mask with both a foreground and a background."""
+    if not (mask > 0).any():
+        return "the mask is empty: there is nothing to harmonize"
+    if (mask >= 1).all():
+        return "the mask covers the whole image: there is no background to match the foreground to"
+    return None
+
+
 def _check_inputs(composite: np.ndarray, mask: np.ndarray, strength: float) -> None:
     if composite.ndim != 3 or composite.shape[2] != 3 or composite.dtype not in (np.uint8, np.uint16):
         raise ValueError(f"composite must be an (H, W, 3) uint8 or uint16 array, got {composite.shape} {composite.dtype}")

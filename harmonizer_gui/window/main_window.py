@@ -14,6 +14,7 @@ from PySide6.QtCore import QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QUndoStack
 from PySide6.QtWidgets import QMainWindow, QMessageBox
 
+from engine.pipeline import mask_coverage_note
 from harmonizer_gui.document import commands
 from harmonizer_gui.window.actions import Actions, build_menus, shortcuts_html
 from harmonizer_gui.canvas.view import Canvas
@@ -77,6 +78,7 @@ class MainWindow(QMainWindow):
         self.opener = ImageOpener(self, self.document, self.undo_stack, self.settings, self.status, self.menus["recent"])
         self.masks = MaskEditor(self, self.document, self.undo_stack, self.status)
         self.last_preview: PreviewResult | None = None
+        self._mask_note: str | None = None  # said once in the status bar, until the mask changes
         self._preview_id = 0
         self._model_info: ModelInfo | None = None
         self._close_after_export = False
@@ -295,6 +297,10 @@ class MainWindow(QMainWindow):
         self.canvas.layer_item.set_texture(result.texture)
         self.status.set_latency(result.seconds)
         self.strength_control.set_model_share(result.share)
+        note = mask_coverage_note(result.mask)
+        if note and note != self._mask_note:
+            self.status.show_message(note.capitalize() + ".")
+        self._mask_note = note
         self.previewShown.emit(result)
 
     def _on_preview_failed(self, request_id: int, message: str) -> None:

@@ -175,6 +175,28 @@ def test_mask_of_another_size_is_refused_unless_resizing_is_asked_for(
     assert foreground_distance(result, box_mask()) < foreground_distance(read_rgb(composite), box_mask()) / 2
 
 
+@pytest.mark.parametrize(("fill", "message"), [(0, "mask is empty"), (255, "covers the whole image")])
+def test_a_mask_with_nothing_to_harmonize_or_match_is_said_and_still_written(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, fill: int, message: str
+) -> None:
+    composite, _ = make_pair(tmp_path)
+    mask = write_image(tmp_path / "flat.png", np.full((HEIGHT, WIDTH), fill, np.uint8))
+    out = tmp_path / "out.png"
+
+    assert harmonize(composite, mask, "-o", out, "--model", "classical") == 0
+
+    assert message in caplog.text
+    assert np.array_equal(read_rgb(out), read_rgb(composite))
+
+
+def test_a_mask_with_foreground_and_background_gets_no_such_note(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    composite, mask = make_pair(tmp_path)
+    assert harmonize(composite, mask, "-o", tmp_path / "out.png", "--model", "classical") == 0
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
 def test_unreadable_composite(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _, mask = make_pair(tmp_path)
     composite = write_garbage(tmp_path / "broken.png")

@@ -143,3 +143,22 @@ def test_grabcut_finds_the_object_and_marks_refine_it(driver, disc_foreground: P
     assert mask[30, 69] == 0.0 and mask[30, 40] == 1.0
     win.undo_stack.undo()  # the refined mask
     assert win.document.layer.mask[30, 69] == 1.0
+
+
+def test_a_cleared_mask_is_said_once_in_the_status_bar(driver) -> None:  # noqa: ANN001
+    driver.load_both()
+    win, bar = driver.win, driver.win.statusBar()
+
+    def preview_after(edit) -> None:  # noqa: ANN001
+        with driver.qtbot.waitSignal(win.previewShown, timeout=10_000):
+            edit()
+
+    assert "mask" not in bar.currentMessage()
+    preview_after(win.actions.clear.trigger)
+    assert "The mask is empty" in bar.currentMessage()
+    bar.clearMessage()
+    preview_after(lambda: win.document.set_strength(0.5))
+    assert bar.currentMessage() == ""  # not repeated on every preview
+    preview_after(win.undo_stack.undo)
+    preview_after(win.actions.clear.trigger)
+    assert "The mask is empty" in bar.currentMessage()
