@@ -38,7 +38,7 @@ def _folder(root: Path) -> Path:
 def test_the_best_strength_scores_what_the_strength_could_reach(tmp_path: Path) -> None:
     triplets = find_triplets(_folder(tmp_path / "tiny"))
     plain = evaluate_triplets(HesitantHarmonizer(), triplets, progress=False)
-    assert set(plain) == set(SCORE_KEYS)  # one more harmonization only when asked for
+    assert set(plain) == set(SCORE_KEYS)  # the best-strength score only when asked for
     scores = evaluate_triplets(HesitantHarmonizer(), triplets, progress=False, best_strength=True)
     best, model, composite = (scores[key].means()["fmse"] for key in (BEST_KEY, "model@full", "composite@full"))
     assert model < composite
