@@ -96,6 +96,14 @@ def _single(parameters: torch.Tensor) -> torch.Tensor:
     return parameters[0].detach().to("cpu", torch.float32)
 
 
+def _lerp_into(start: np.ndarray, end: np.ndarray, weight: float) -> np.ndarray:
+    """``start + weight * (end - start)``, computed in ``end``'s memory (no temporary the size of the image)."""
+    end -= start
+    end *= np.float32(weight)
+    end += start
+    return end
+
+
 def _window_grid(window: Window, height: int, width: int, device: torch.device) -> torch.Tensor:
     """Sampling grid (1, H, W, 2) of pixel centres in ``grid_sample``'s [-1, 1] convention."""
     ys = window.top + (torch.arange(height, device=device) + 0.5) / height * (window.bottom - window.top)
@@ -207,17 +215,36 @@ class GatedMapping(ColourMapping):
 
     def apply_array(self, pixels: np.ndarray, window: Window = Window()) -> np.ndarray:
         original = mapping_arrays.to_float(pixels)
-        mapped = self.inner.apply_array(pixels, window)
-        mapped -= original
-        mapped *= np.float32(_single(self.gate).item())
-        mapped += original
-        return mapped
+        return _lerp_into(original, self.inner.apply_array(pixels, window), _single(self.gate).item())
 
     def to(self, device: torch.device | str, dtype: torch.dtype = torch.float32) -> GatedMapping:
         return GatedMapping(self.inner.to(device, dtype), self.gate.to(device=device, dtype=dtype))
 
     def blend(self) -> tuple[ColourMapping, float]:
         return self.inner, float(_single(self.gate).item())
+
+
+class BlendMapping(ColourMapping):
+    """Two mappings' answers mixed per image: ``(1 - weight) * first(x) + weight * second(x)``."""
+
+    def __init__(self, first: ColourMapping, second: ColourMapping, weight: torch.Tensor) -> None:
+        if weight.dim() != 1:
+            raise ValueError(f"expected one weight per image (B,), got {tuple(weight.shape)}")
+        self.first = first
+        self.second = second
+        self.weight = weight
+
+    def apply(self, rgb: torch.Tensor, window: Window = Window()) -> torch.Tensor:
+        weight = self.weight.view(-1, 1, 1, 1).to(rgb.dtype)
+        return torch.lerp(self.first.apply(rgb, window), self.second.apply(rgb, window), weight)
+
+    def apply_array(self, pixels: np.ndarray, window: Window = Window()) -> np.ndarray:
+        first = self.first.apply_array(pixels, window)
+        return _lerp_into(first, self.second.apply_array(pixels, window), _single(self.weight).item())
+
+    def to(self, device: torch.device | str, dtype: torch.dtype = torch.float32) -> BlendMapping:
+        weight = self.weight.to(device=device, dtype=dtype)
+        return BlendMapping(self.first.to(device, dtype), self.second.to(device, dtype), weight)
 
 
 def fit_affine_grid(

@@ -32,6 +32,7 @@ from trainer.loop import RunError, train
 from trainer.losses import LossConfig
 from trainer.negatives import NegativeConfig
 from trainer.prepared import expand_data
+from trainer.prior import fit_prior
 from trainer.progress import PROGRESS_MODES
 from trainer.sources import DataError
 from trainer.synthesis import SynthesisConfig
@@ -83,6 +84,7 @@ SETTINGS = (
     Setting("--device", TrainConfig, "device", "where to compute", choices=DEVICE_CHOICES),
     Setting("--init", TrainConfig, "init", "start from this checkpoint (fine-tuning, a personal model)", parse=_absolute),
     Setting("--lr", TrainConfig, "lr", "learning rate"),
+    Setting("--weight-decay", TrainConfig, "weight_decay", "AdamW's weight decay"),
     Setting("--seed", DataConfig, "seed", "seed of the split, the data order, the initialisation and every random choice"),
     Setting("--workers", TrainConfig, "workers", "data-loading worker processes"),
     Setting("--val-every", TrainConfig, "val_every", "steps between validations (default: each epoch)"),
@@ -113,6 +115,16 @@ SETTINGS = (
             "with --gate: choose the share per kind of picture, each --data folder (or prepared source) one kind"),
     Setting("--gate-only", TrainConfig, "gate_only",
             "with --init and --gate: train the gate alone, every other weight stays as the started model has it"),
+    Setting("--prior-only", TrainConfig, "prior_only",
+            "with --init: fit a statistics prior on the model alone (describes --prior-samples composites, then "
+            "--steps of --batch-size; every other weight stays)"),
+    Setting("--prior-samples", TrainConfig, "prior_samples", "with --prior-only: training composites described"),
+    Setting("--prior-strength", GeneratorConfig, "prior_strength",
+            "with --prior-only: how much of the change it predicts the prior makes"),
+    Setting("--prior-weight", GeneratorConfig, "prior_weight",
+            "with --prior-only: the prior's part of the answer (the network's is the rest)"),
+    Setting("--prior-dead-zone", GeneratorConfig, "prior_dead_zone",
+            "with --prior-only: how far each change the prior predicts is moved toward none before it is made"),
 )
 
 
@@ -206,7 +218,8 @@ def run_train(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     config = config_from_args(args)
     try:
-        result = train(config, resume=args.resume, progress=args.progress)
+        run = fit_prior if config.prior_only else train
+        result = run(config, resume=args.resume, progress=args.progress)
     except KeyboardInterrupt:
         if args.progress == JSON_PROGRESS:
             stopped = DoneEvent(step=0, stopped=True, best=None, last=None, metrics={}, replicas_identical=True)

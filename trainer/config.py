@@ -46,6 +46,8 @@ class TrainConfig(DictConfig):
     amp: bool = True  # mixed precision on CUDA
     gate_only: bool = False  # fit the gate head alone; every other weight stays as --init has it
     gate_by_kind: bool = False  # the gate chooses its share per data folder's kind of picture
+    prior_only: bool = False  # fit a statistics prior on --init's model alone (trainer.prior)
+    prior_samples: int = 16000  # with prior_only: training composites described for the fit
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     negatives: NegativeConfig = field(default_factory=NegativeConfig)
@@ -66,6 +68,10 @@ class TrainConfig(DictConfig):
             raise ValueError(f"values must be positive: {', '.join(bad) or 'lr, workers'}")
         if self.gate_only and not (self.init and self.generator.gate):
             raise ValueError("--gate-only fits the gate of a trained model: it needs --init and --gate")
+        if self.prior_only and not self.init:
+            raise ValueError("--prior-only fits the statistics prior of a trained model: it needs --init")
+        if self.prior_samples < 1:
+            raise ValueError(f"prior_samples must be positive, got {self.prior_samples}")
         if self.gate_by_kind and (self.generator.gate_kinds != len(self.data) or len(self.data) < 2):
             raise ValueError("--gate-by-kind needs --gate, and a data folder per kind (at least two)")
         if self.data_config.size != self.generator.working_size:
@@ -80,7 +86,8 @@ class TrainConfig(DictConfig):
 
     # Settings that shape the trained weights; a resumed run must agree on all of them.
     RESULT_FIELDS = ("data", "batch_size", "lr", "weight_decay", "warmup_steps", "grad_clip",
-                     "generator", "loss", "negatives", "data_config", "gate_only", "gate_by_kind")
+                     "generator", "loss", "negatives", "data_config", "gate_only", "gate_by_kind",
+                     "prior_only", "prior_samples")
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> TrainConfig:

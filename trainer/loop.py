@@ -23,7 +23,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Subset
 
 from engine.checkpoint import CheckpointError, load_generator, save_checkpoint
-from engine.model.generator import SCSCoGenerator, with_gate
+from engine.model.generator import SCSCoGenerator, with_gate, with_prior
 from engine.training_protocol import (
     BEST_CHECKPOINT,
     LAST_CHECKPOINT,
@@ -57,7 +57,7 @@ class RunError(RuntimeError):
 
 
 @contextmanager
-def _stop_requests() -> Iterator[list[bool]]:
+def stop_requests() -> Iterator[list[bool]]:
     """A flag set by SIGINT/SIGTERM, so a run can stop between steps and keep its checkpoint."""
     flag = [False]
 
@@ -72,14 +72,16 @@ def _stop_requests() -> Iterator[list[bool]]:
             signal.signal(s, handler)
 
 
-def _lr_factor(step: int, warmup: int, total: int) -> float:
+def lr_factor(step: int, warmup: int, total: int) -> float:
     """Linear warm-up, then cosine decay to 5% of the base rate."""
     warm = min(1.0, (step + 1) / max(warmup, 1))
     progress = min(step, total) / max(total, 1)
     return warm * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def _build_model(config: TrainConfig, device: torch.device) -> tuple[SCSCoGenerator, TrainConfig]:
+def build_model(config: TrainConfig, device: torch.device) -> tuple[SCSCoGenerator, TrainConfig]:
+    """The model a run starts from (``--init``'s, grown a gate or a prior as asked, or a new one)
+    and the run's configuration with that model's architecture."""
     if config.init:
         try:
             model, _ = load_generator(config.init, "cpu")
@@ -92,6 +94,11 @@ def _build_model(config: TrainConfig, device: torch.device) -> tuple[SCSCoGenera
             log.info("--init: growing a gate%s on the architecture stored in %s", f" by {kinds} kinds" if kinds else "", config.init)
         elif model.config != config.generator:
             log.info("--init: using the architecture stored in %s", config.init)
+        if config.prior_only:
+            generator = config.generator
+            model = with_prior(model, prior_strength=generator.prior_strength, prior_weight=generator.prior_weight,
+                               prior_dead_zone=generator.prior_dead_zone)
+            log.info("--prior-only: fitting a new statistics prior on the model stored in %s", config.init)
         config = config.with_generator(model.config)
     else:
         torch.manual_seed(config.seed)
@@ -99,8 +106,9 @@ def _build_model(config: TrainConfig, device: torch.device) -> tuple[SCSCoGenera
     return model.to(device), config
 
 
-def _metadata(config: TrainConfig, context: distributed.Context, sources: list[DataSource], style_source: str,
-              pretrained: bool, run: RunState, metrics: dict[str, Any]) -> dict[str, Any]:
+def run_metadata(config: TrainConfig, context: distributed.Context, sources: list[DataSource], style_source: str,
+                 pretrained: bool, run: RunState, metrics: dict[str, Any]) -> dict[str, Any]:
+    """What a checkpoint's metadata says of the run that wrote it."""
     return {
         "training": {
             "data": [s.description for s in sources],
@@ -134,7 +142,7 @@ class Trainer:
         if writer:
             self.out.mkdir(parents=True, exist_ok=True)
         self.reporter = Reporter(self.out / PROGRESS_LOG, progress, enabled=writer)
-        self.model, self.config = _build_model(config, self.context.device)
+        self.model, self.config = build_model(config, self.context.device)
         self.sources = [discover(path, config.data_config.val_fraction, config.data_config.seed) for path in config.data]
         self.train_set = HarmonizationDataset(self.sources, "train", self.config.data_config)
         val_set = HarmonizationDataset(self.sources, "val", self.config.data_config)
@@ -153,13 +161,15 @@ class Trainer:
             self.model.requires_grad_(False)
             for parameter in self.model.gate_parameters():
                 parameter.requires_grad_(True)
+        if self.config.generator.prior:  # fitted on its own (trainer.prior); a fine-tune keeps it
+            self.model.prior.requires_grad_(False)
         if self.config.generator.gate_kinds and not self.config.gate_by_kind:
             # These folders are not the kinds the model learnt to tell apart: that stays as it is.
             self.model.kind_head.requires_grad_(False)
         trained = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(trained, lr=self.config.lr, weight_decay=self.config.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda s: _lr_factor(s, self.config.warmup_steps, self.total_steps)
+            self.optimizer, lambda s: lr_factor(s, self.config.warmup_steps, self.total_steps)
         )
         self.amp = self.config.amp and self.context.device.type == "cuda"
         self.scaler = torch.amp.GradScaler(self.context.device.type, enabled=self.amp)
@@ -188,8 +198,8 @@ class Trainer:
         log.info("resuming %s at step %d", last, self.run.step)
 
     def _metadata(self) -> dict[str, Any]:
-        return _metadata(self.config, self.context, self.sources, self.style.source, self.style.is_pretrained,
-                         self.run, self.metrics)
+        return run_metadata(self.config, self.context, self.sources, self.style.source, self.style.is_pretrained,
+                            self.run, self.metrics)
 
     def _save_last(self) -> None:
         if self.context.is_writer:
@@ -262,7 +272,7 @@ class Trainer:
         # run, so the photos they keep in memory (trainer.photo_cache) are decoded once.
         loader = DataLoader(self.train_set, batch_sampler=self._remaining_batches(), num_workers=self.config.workers,
                             pin_memory=self.context.device.type == "cuda")
-        with _stop_requests() as stop:
+        with stop_requests() as stop:
             for batch in loader:
                 epoch = self.run.step // self.steps_per_epoch
                 losses = self._train_step(batch)

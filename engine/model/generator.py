@@ -26,6 +26,8 @@ With ``gate``, a small head also predicts the share of its correction to apply (
 number away, whatever the rest of the answer. With ``gate_kinds`` the share is chosen per kind of
 picture instead: a head tells which of the kinds it was trained on (its training's data folders:
 scene regions, portraits, animals...) a composite looks like, and each kind has one learnt share.
+With ``prior``, a small MLP on explicit statistics (:mod:`engine.model.prior`) predicts where the
+foreground's Lab mean and spread belong, and its Lab transfer is mixed into the answer.
 
 ``forward`` returns a dict of named outputs: ``harmonized`` (the working-size result composed
 with the background), ``base`` (its starting point), for the mapping head ``mapping``, and with
@@ -44,9 +46,11 @@ from engine.classical import LabStatistics, lab_image_statistics, stats_mapping
 from engine.color import rgb_to_lab
 from engine.dict_config import DictConfig
 from engine.mapping import (
-    AFFINE_PARAMS, AffineGridMapping, ChainMapping, ColourMapping, GatedMapping, LabStatsMapping, identity_affine,
+    AFFINE_PARAMS, AffineGridMapping, BlendMapping, ChainMapping, ColourMapping, GatedMapping, LabStatsMapping,
+    identity_affine,
 )
 from engine.model.bain import BAIN
+from engine.model.prior import StatisticsPrior, prior_features
 
 HEADS = ("mapping", "rgb")
 MAX_CHANNELS = 1024  # sanity limits: a checkpoint cannot make us allocate an absurd model
@@ -78,6 +82,11 @@ class GeneratorConfig(DictConfig):
     classical_input: bool = True  # feed the classical transfer result to the network
     gate: bool = False  # predict the share of the correction to apply (mapping head)
     gate_kinds: int = 0  # with gate: choose the share per kind of picture, among this many
+    prior: bool = False  # mix in the statistics prior's answer (engine/model/prior.py; mapping head)
+    prior_hidden: int = 64
+    prior_strength: float = 0.5  # how much of the change it predicts the prior makes
+    prior_weight: float = 0.5  # the prior's part of the answer; the network's is the rest
+    prior_dead_zone: float = 0.0  # changes the prior predicts are moved this much toward none first
 
     def __post_init__(self) -> None:
         problems = self._type_problems()
@@ -105,6 +114,10 @@ class GeneratorConfig(DictConfig):
             problems.append("gate needs the mapping head")
         if not 0 <= self.gate_kinds <= MAX_GATE_KINDS or (self.gate_kinds and not self.gate):
             problems.append(f"gate_kinds must be between 0 and {MAX_GATE_KINDS}, and needs the gate")
+        if self.prior and (self.head != "mapping" or self.prior_hidden < 1):
+            problems.append("prior needs the mapping head and prior_hidden of at least 1")
+        if not all(0.0 <= value <= 1.0 for value in (self.prior_strength, self.prior_weight, self.prior_dead_zone)):
+            problems.append("prior_strength, prior_weight and prior_dead_zone must be between 0 and 1")
         if not 0 <= self.bain_levels <= self.decoder_stages:
             problems.append(f"bain_levels must be between 0 and {self.decoder_stages}")
         if problems:
@@ -211,6 +224,8 @@ class SCSCoGenerator(nn.Module):
                 nn.Linear(out_channels, 1),
             )
             zero_layers.append(self.gate_head[-1])
+        if config.prior:
+            self.prior = StatisticsPrior(config.gate_kinds, config.prior_hidden)
         for layer in zero_layers:  # start from the base: no correction until trained
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
@@ -229,7 +244,7 @@ class SCSCoGenerator(nn.Module):
         """``kinds`` (``(B,)``, with ``gate_kinds``, in training): each sample's true kind. The gate
         then applies that kind's share, so that each share learns from its own kind's samples."""
         self._check_inputs(composite, mask)
-        features, pooled, base_mapping, summary, lab = self._encode(composite, mask)
+        features, pooled, base_mapping, summary, lab, stats = self._encode(composite, mask)
         base = base_mapping.apply_to_lab(lab).clamp(0, 1) if base_mapping else composite.float()
         kind_logits = self._kind_logits(summary)
 
@@ -237,9 +252,14 @@ class SCSCoGenerator(nn.Module):
             grid = self._grid_mapping(features, pooled)
             raw = grid.apply(base)
             mapping: ColourMapping | None = ChainMapping(base_mapping, grid) if base_mapping is not None else grid
-            if self.config.gate:
-                gate = self._gate(summary, kind_logits, kinds)
+            gate = self._gate(summary, kind_logits, kinds) if self.config.gate else None
+            if gate is not None:
                 raw = torch.lerp(composite.float(), raw.clamp(0, 1), gate.view(-1, 1, 1, 1))
+            if self.config.prior:
+                prior = self._prior_mapping(lab, mask, stats, kind_logits)
+                raw = torch.lerp(raw.clamp(0, 1), prior.apply_to_lab(lab).clamp(0, 1), self.config.prior_weight)
+                mapping = _mixed_with_prior(mapping, gate, prior, self.config.prior_weight)
+            elif gate is not None:
                 mapping = GatedMapping(mapping, gate)
         else:
             raw = base + self.rgb_head(features).float()
@@ -261,22 +281,34 @@ class SCSCoGenerator(nn.Module):
         if self.config.head != "mapping":
             raise ValueError(f"the {self.config.head} head answers with pictures, not a mapping")
         self._check_inputs(composite, mask)
-        features, pooled, base_mapping, summary, _ = self._encode(composite, mask)
+        features, pooled, base_mapping, summary, lab, stats = self._encode(composite, mask)
         grid = self._grid_mapping(features, pooled)
         mapping = ChainMapping(base_mapping, grid) if base_mapping is not None else grid
-        if not self.config.gate:
-            return mapping
         kind_logits = self._kind_logits(summary)
-        return GatedMapping(mapping, self._gate(summary, kind_logits))
+        gate = self._gate(summary, kind_logits) if self.config.gate else None
+        if self.config.prior:
+            prior = self._prior_mapping(lab, mask, stats, kind_logits)
+            return _mixed_with_prior(mapping, gate, prior, self.config.prior_weight)
+        return mapping if gate is None else GatedMapping(mapping, gate)
 
-    def _encode(
-        self, composite: torch.Tensor, mask: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, LabStatsMapping | None, torch.Tensor | None, torch.Tensor | None]:
+    @torch.no_grad()
+    def prior_inputs(self, composite: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, LabStatistics]:
+        """What the statistics prior reads about composites, and their Lab statistics (for fitting it)."""
+        if not self.config.prior:
+            raise ValueError("this model has no statistics prior")
+        self._check_inputs(composite, mask)
+        _, _, _, summary, lab, stats = self._encode(composite, mask)
+        return self._prior_inputs(lab, mask, stats, self._kind_logits(summary)), stats
+
+    def _encode(self, composite: torch.Tensor, mask: torch.Tensor) -> tuple[
+        torch.Tensor, torch.Tensor, LabStatsMapping | None, torch.Tensor | None, torch.Tensor | None, LabStatistics | None
+    ]:
         """The last decoder features, their foreground and background means, the base mapping,
-        what the small heads read (those means with the described Lab statistics; when one is used)
-        and the composite in Lab (when the statistics are needed; converted once for all uses)."""
+        what the small heads read (those means with the described Lab statistics; when one is used),
+        and the composite in Lab with its Lab statistics (when they are needed; converted once for
+        all uses)."""
         cfg = self.config
-        needs_stats = cfg.base != "identity" or cfg.classical_input or cfg.gate
+        needs_stats = cfg.base != "identity" or cfg.classical_input or cfg.gate or cfg.prior
         lab = rgb_to_lab(composite.float()) if needs_stats else None
         stats = lab_image_statistics(lab, mask) if lab is not None else None
         classical_mapping = stats_mapping(stats, stats.bg_mean, stats.bg_std) if stats is not None else None
@@ -294,7 +326,7 @@ class SCSCoGenerator(nn.Module):
             base_mapping = classical_mapping
         elif cfg.base == "adaptive":
             base_mapping = self._adaptive_transfer(summary, stats)
-        return features, pooled, base_mapping, summary, lab
+        return features, pooled, base_mapping, summary, lab, stats
 
     def _grid_mapping(self, features: torch.Tensor, pooled: torch.Tensor) -> AffineGridMapping:
         """The mapping head: a global affine transform plus local corrections on the grid."""
@@ -349,6 +381,18 @@ class SCSCoGenerator(nn.Module):
         standard = F.batch_norm(features, self.kind_mean, self.kind_var, training=False)
         return _GATE_GAIN * self.kind_head(standard)
 
+    def _prior_inputs(
+        self, lab: torch.Tensor, mask: torch.Tensor, stats: LabStatistics, kind_logits: torch.Tensor | None
+    ) -> torch.Tensor:
+        likelihoods = torch.softmax(kind_logits.detach().float(), dim=1) if kind_logits is not None else None
+        return self.prior.inputs(prior_features(lab, mask, stats), likelihoods)
+
+    def _prior_mapping(
+        self, lab: torch.Tensor, mask: torch.Tensor, stats: LabStatistics, kind_logits: torch.Tensor | None
+    ) -> LabStatsMapping:
+        change = self.prior(self._prior_inputs(lab, mask, stats, kind_logits))
+        return self.prior.mapping(change, stats, self.config.prior_strength, self.config.prior_dead_zone)
+
     def gate_parameters(self) -> list[nn.Parameter]:
         """The weights that choose the share (empty without a gate)."""
         if self.config.gate_kinds:
@@ -374,14 +418,40 @@ class SCSCoGenerator(nn.Module):
 def with_gate(model: SCSCoGenerator, kinds: int = 0) -> SCSCoGenerator:
     """A copy of ``model`` grown a gate (chosen among ``kinds`` kinds of picture, if any; a gate it
     has is replaced), for fine-tuning it into a gated one. The gate starts at the same share for
-    every input: 95%, so the fine-tune begins from nearly the model's answers, or by kind 50%."""
-    grown = SCSCoGenerator(replace(model.config, gate=True, gate_kinds=kinds))
-    gate_keys = ("gate_head.", "kind_")
+    every input: 95%, so the fine-tune begins from nearly the model's answers, or by kind 50%. A
+    statistics prior is kept only with the same kinds."""
+    # A prior reads the kinds' likelihoods: with other kinds it would have to be fitted again.
+    keeps_prior = model.config.prior and kinds == model.config.gate_kinds
+    grown = SCSCoGenerator(replace(model.config, gate=True, gate_kinds=kinds, prior=keeps_prior))
+    gate_keys = ("gate_head.", "kind_") if keeps_prior else ("gate_head.", "kind_", "prior.")
     weights = {k: v for k, v in model.state_dict().items() if not k.startswith(gate_keys)}
     missing, unexpected = grown.load_state_dict(weights, strict=False)
     if unexpected or any(not key.startswith(gate_keys) for key in missing):
         raise RuntimeError(f"cannot grow a gate on this model: missing {missing}, unexpected {unexpected}")
     return grown.to(next(model.parameters()).device)
+
+
+def with_prior(model: SCSCoGenerator, **settings: float) -> SCSCoGenerator:
+    """A copy of ``model`` grown an unfitted statistics prior (one it has is replaced), with the
+    ``prior_*`` ``settings`` of :class:`GeneratorConfig` given, for fitting it (``trainer.prior``).
+    Until then it predicts no change, so its part of the answer is the composite."""
+    grown = SCSCoGenerator(replace(model.config, prior=True, **settings))
+    weights = {k: v for k, v in model.state_dict().items() if not k.startswith("prior.")}
+    missing, unexpected = grown.load_state_dict(weights, strict=False)
+    if unexpected or any(not key.startswith("prior.") for key in missing):
+        raise RuntimeError(f"cannot grow a prior on this model: missing {missing}, unexpected {unexpected}")
+    return grown.to(next(model.parameters()).device)
+
+
+def _mixed_with_prior(
+    network: ColourMapping, share: torch.Tensor | None, prior: LabStatsMapping, weight: float
+) -> GatedMapping:
+    """``1 - weight`` of the network's answer at its own share (all of it without a gate) plus
+    ``weight`` of the prior's, as one gated mapping whose share is what the two make together: the
+    app's strength then scales and caps the mix like any gated model's answer."""
+    share = torch.ones_like(prior.scale[:, 0]) if share is None else share.float()
+    total = ((1 - weight) * share + weight).clamp(min=1e-6)
+    return GatedMapping(BlendMapping(network, prior, weight / total), total)
 
 
 def _described(stats: LabStatistics) -> torch.Tensor:

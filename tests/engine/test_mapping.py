@@ -5,6 +5,7 @@ import torch
 
 from engine.mapping import (
     AffineGridMapping,
+    BlendMapping,
     ChainMapping,
     GatedMapping,
     LabStatsMapping,
@@ -114,3 +115,14 @@ def test_a_gate_applies_that_share_of_the_change_and_hands_it_to_the_blend() -> 
     assert brighter.blend() == (brighter, 1.0)
     with pytest.raises(ValueError, match=r"\(B,\)"):
         GatedMapping(brighter, torch.tensor(0.5))
+
+
+def test_a_blend_mixes_two_mappings_answers_per_image() -> None:
+    rgb = torch.rand(2, 3, 4, 4)
+    brighter = LabStatsMapping(torch.ones(2, 3), torch.tensor([[10.0, 0.0, 0.0]] * 2))
+    bluer = LabStatsMapping(torch.ones(2, 3), torch.tensor([[0.0, 0.0, -20.0]] * 2))
+    out = BlendMapping(brighter, bluer, torch.tensor([0.0, 0.25])).apply(rgb)
+    assert torch.allclose(out[0], brighter.apply(rgb)[0])
+    assert torch.allclose(out[1], 0.75 * brighter.apply(rgb)[1] + 0.25 * bluer.apply(rgb)[1], atol=1e-6)
+    with pytest.raises(ValueError, match=r"\(B,\)"):
+        BlendMapping(brighter, bluer, torch.tensor(0.5))

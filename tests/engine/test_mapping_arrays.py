@@ -6,7 +6,7 @@ import torch
 
 from engine.color import srgb_to_linear
 from engine.mapping import (
-    AffineGridMapping, ChainMapping, ColourMapping, GatedMapping, LabStatsMapping, Window, identity_affine,
+    AffineGridMapping, BlendMapping, ChainMapping, ColourMapping, GatedMapping, LabStatsMapping, Window, identity_affine,
 )
 from engine.mapping_arrays import _linear_table, _runs, to_linear, warm_up
 
@@ -30,7 +30,8 @@ def _mappings() -> list[ColourMapping]:
     lab = LabStatsMapping(torch.tensor([[1.3, 0.6, 1.8]]), torch.tensor([[9.0, -25.0, 30.0]]))
     grid = AffineGridMapping(identity_affine(1)[:, :, None, None] + 0.15 * torch.randn(1, 12, 5, 7))
     single = AffineGridMapping(identity_affine(1)[:, :, None, None] + 0.15 * torch.randn(1, 12, 1, 1))
-    return [lab, grid, single, ChainMapping(lab, grid), GatedMapping(ChainMapping(lab, grid), torch.tensor([0.3]))]
+    return [lab, grid, single, ChainMapping(lab, grid), GatedMapping(ChainMapping(lab, grid), torch.tensor([0.3])),
+            BlendMapping(ChainMapping(lab, grid), single, torch.tensor([0.4]))]
 
 
 def _reference(mapping: ColourMapping, pixels: np.ndarray, window: Window) -> np.ndarray:
@@ -40,7 +41,7 @@ def _reference(mapping: ColourMapping, pixels: np.ndarray, window: Window) -> np
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
 @pytest.mark.parametrize("window", WINDOWS)
-@pytest.mark.parametrize("index", range(5))
+@pytest.mark.parametrize("index", range(6))
 def test_array_mapping_equals_the_tensor_mapping(dtype: type, window: Window, index: int) -> None:
     mapping = _mappings()[index]
     pixels = _pixels(dtype)

@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from engine.classical import lab_image_statistics, lab_statistics
+from engine.color import rgb_to_lab
+from engine.mapping import GatedMapping
+from engine.model.generator import GeneratorConfig, SCSCoGenerator, with_gate, with_prior
+from engine.model.prior import STATS_FEATURES, change_of_statistics, prior_features
+from tests.engine.test_generator import TINY, _inputs, _trained_like
+
+
+def _described(composite: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    lab = rgb_to_lab(composite)
+    return prior_features(lab, mask, lab_image_statistics(lab, mask))
+
+
+@pytest.mark.parametrize("region", ["object", "empty", "whole", "one pixel"])
+def test_every_mask_is_described_by_finite_numbers(region: str) -> None:
+    composite, mask = _inputs()
+    if region != "object":
+        mask = torch.zeros_like(mask) if region != "whole" else torch.ones_like(mask)
+        if region == "one pixel":
+            mask[:, :, 5, 5] = 1
+    features = _described(composite, mask)
+    assert features.shape == (2, STATS_FEATURES) and torch.isfinite(features).all()
+
+
+def test_the_description_tells_a_foreground_that_differs_from_its_surroundings_at_its_edge() -> None:
+    composite, mask = _inputs(1)
+    flat = torch.full_like(composite, 0.5)
+    darkened = torch.where(mask > 0, 0.2, flat)
+    edge_gap = slice(18, 21)  # the lightness gap between the bands either side of the edge
+    assert _described(flat, mask)[0, edge_gap].abs().max() < 1e-4
+    assert _described(darkened, mask)[0, edge_gap][0] > 0.3  # outside lighter than inside
+
+
+def test_the_change_to_predict_is_none_for_a_real_photo_and_undoes_an_edit() -> None:
+    composite, mask = _inputs()
+    real = lab_statistics(composite, mask)
+    assert change_of_statistics(real, real).abs().max() == 0
+    edited = lab_statistics((composite * 0.6).clamp(0, 1), mask)
+    change = change_of_statistics(edited, real)
+    assert (change[:, 0] > 0.1).all()  # the darkened foreground's lightness must go up
+
+
+def _with_fitted_prior(model: SCSCoGenerator, change: list[float]) -> SCSCoGenerator:
+    grown = with_prior(model).eval()
+    with torch.no_grad():
+        grown.prior.net[-1].bias.copy_(torch.tensor(change))
+    return grown
+
+
+def test_an_unfitted_prior_leaves_its_share_of_the_answer_to_the_composite() -> None:
+    composite, mask = _inputs()
+    model = _trained_like(SCSCoGenerator(GeneratorConfig(**TINY)))
+    grown = with_prior(model).eval()
+    assert grown.config.prior and not model.config.prior
+    expected = torch.lerp(composite, model(composite, mask)["harmonized"], 1 - grown.config.prior_weight)
+    assert torch.allclose(grown(composite, mask)["harmonized"], expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("gated", [False, True])
+def test_the_answer_mixes_the_network_at_its_share_with_the_prior(gated: bool) -> None:
+    composite, mask = _inputs(1)
+    network = _trained_like(SCSCoGenerator(GeneratorConfig(**TINY)))
+    if gated:
+        network = with_gate(network).eval()
+    model = _with_fitted_prior(network, [0.2, 0.0, -0.1, 0.0, 0.0, 0.0])  # lighter and bluer, whatever the input
+    weight, strength = model.config.prior_weight, model.config.prior_strength
+    share = network.predict_mapping(composite, mask).blend()[1] if gated else 1.0
+    mapping = model.predict_mapping(composite, mask)
+    assert isinstance(mapping, GatedMapping)
+    assert mapping.blend()[1] == pytest.approx((1 - weight) * share + weight, abs=1e-6)
+
+    stats = lab_statistics(composite, mask)
+    lab = rgb_to_lab(composite)
+    prior = model.prior.mapping(torch.tensor([[0.2, 0.0, -0.1, 0.0, 0.0, 0.0]]), stats, strength)
+    prior_answer = prior.apply_to_lab(lab).clamp(0, 1)
+    assert (prior_answer - composite)[:, 0].mean() > 0  # it moved the way it was told
+    network_answer = network(composite, mask)["harmonized"]
+    expected = (torch.lerp(network_answer, prior_answer, weight) * mask + composite * (1 - mask))
+    assert torch.allclose(model(composite, mask)["harmonized"], expected, atol=1e-5)
+    network_change = network.predict_mapping(composite, mask).apply(composite) - composite  # at its share
+    mixed = composite + (1 - weight) * network_change + weight * (prior.apply(composite) - composite)
+    assert torch.allclose(mapping.apply(composite), mixed, atol=1e-5)  # the same at full resolution
+
+
+def test_the_prior_reads_the_kinds_likelihoods_and_a_gate_regrown_keeps_the_network() -> None:
+    composite, mask = _inputs(1)
+    kinded = with_gate(_trained_like(SCSCoGenerator(GeneratorConfig(**TINY))), kinds=3)
+    model = with_prior(kinded).eval()
+    inputs, stats = model.prior_inputs(composite, mask)
+    assert inputs.shape == (1, STATS_FEATURES + 3)
+    assert inputs[0, STATS_FEATURES:].sum() == pytest.approx(1.0)  # likelihoods
+    assert torch.allclose(stats.fg_mean, lab_statistics(composite, mask).fg_mean)
+    with pytest.raises(ValueError, match="no statistics prior"):
+        kinded.prior_inputs(composite, mask)
+
+
+def test_prior_settings_are_checked() -> None:
+    with pytest.raises(ValueError, match="prior needs the mapping head"):
+        GeneratorConfig(**{**TINY, "head": "rgb"}, prior=True)
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        GeneratorConfig(**TINY, prior=True, prior_weight=1.5)
+
+
+def test_a_fitted_prior_answers_within_what_it_was_fitted_on() -> None:
+    prior = with_prior(_trained_like(SCSCoGenerator(GeneratorConfig(**TINY)))).prior.eval()
+    torch.manual_seed(0)
+    inputs = torch.randn(500, STATS_FEATURES)
+    changes = 0.1 * torch.randn(500, 6)
+    prior.fit_ranges(inputs, changes)
+    with torch.no_grad():
+        for layer in (prior.net[0], prior.net[3], prior.net[6]):
+            layer.weight.normal_(0, 1.0)  # a network that would extrapolate wildly
+        far = prior(torch.full((1, STATS_FEATURES), 50.0))
+        at_edge = prior(prior.input_high[None])
+    assert torch.equal(far, at_edge)  # inputs beyond the fitted range count as its edge
+    assert (far >= prior.change_low).all() and (far <= prior.change_high).all()
+    assert prior.change_high.max() < 0.5 and prior.change_low.min() > -0.5
+
+
+def test_changes_within_the_dead_zone_are_not_made_and_larger_ones_less() -> None:
+    composite, mask = _inputs(1)
+    stats = lab_statistics(composite, mask)
+    prior = with_prior(SCSCoGenerator(GeneratorConfig(**TINY))).prior
+    small = torch.tensor([[0.04, -0.04, 0.0, 0.03, 0.0, -0.02]])
+    unmade = prior.mapping(small, stats, strength=1.0, dead_zone=0.05)
+    assert torch.allclose(unmade.scale, torch.ones(1, 3)) and torch.allclose(unmade.shift, torch.zeros(1, 3), atol=1e-5)
+    large = prior.mapping(torch.tensor([[0.25, 0.0, 0.0, 0.0, 0.0, 0.0]]), stats, strength=1.0, dead_zone=0.05)
+    lab = rgb_to_lab(composite)
+    smaller = prior.mapping(torch.tensor([[0.2, 0.0, 0.0, 0.0, 0.0, 0.0]]), stats, strength=1.0)
+    assert torch.allclose(large.apply_to_lab(lab), smaller.apply_to_lab(lab), atol=1e-5)

@@ -1,0 +1,202 @@
+"""Fitting a trained model's statistics prior (``engine/model/prior.py``, docs/DESIGN.md section 4).
+
+The prior reads fixed numbers about a composite, so a fit describes ``prior_samples`` training
+composites once (the network runs once per composite, for the kinds' likelihoods) and then trains
+the small MLP on those descriptions for many passes in large batches: minutes, where the training
+loop would take hours on a CPU. Every other weight stays as the started model has it.
+
+A fit keeps no resumable state: stopped, it writes nothing, and it is run again from the start.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, Subset
+
+from engine.checkpoint import save_checkpoint
+from engine.classical import lab_statistics
+from engine.model.generator import SCSCoGenerator
+from engine.model.prior import change_of_statistics
+from engine.training_protocol import (
+    BEST_CHECKPOINT, PREVIEWS, PROGRESS_LOG, CheckpointEvent, DoneEvent, StartEvent, StepEvent, ValidationEvent,
+    preview_name,
+)
+from trainer import distributed
+from trainer.config import TrainConfig
+from trainer.dataset import HarmonizationDataset
+from trainer.loop import RunError, build_model, lr_factor, run_metadata, stop_requests
+from trainer.progress import Reporter
+from trainer.sources import discover
+from trainer.state import RunState
+from trainer.validation import validate
+
+log = logging.getLogger("trainer")
+
+STYLE_SOURCE = "none: the prior is fitted on statistics, without the style network"
+_DESCRIBE_BATCH = 64
+
+
+@dataclass(frozen=True)
+class Descriptions:
+    """Described composites: the prior's inputs, the change it should predict, and the
+    foreground's Lab spreads (which weigh the spread part of the error)."""
+
+    inputs: torch.Tensor
+    targets: torch.Tensor
+    spreads: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+
+def prior_loss(change: torch.Tensor, target: torch.Tensor, spreads: torch.Tensor) -> torch.Tensor:
+    """About the mean squared Lab error (/50) the predicted change leaves in the foreground: the
+    mean's error, plus the log-spread's error scaled by the spread it multiplies."""
+    error = change - target
+    mean_error, spread_error = error.chunk(2, dim=1)
+    return (mean_error.pow(2).sum(dim=1) + (spread_error * spreads / 50).pow(2).sum(dim=1)).mean()
+
+
+def describe(model: SCSCoGenerator, dataset: HarmonizationDataset, keys: list[tuple[int, int]], workers: int,
+             device: torch.device, stop: list[bool] | None = None) -> Descriptions | None:
+    """What the prior reads about the composites ``dataset`` makes for ``keys`` ``(epoch, index)``,
+    and what it should answer (from their real photos); None when ``stop[0]`` was set on the way."""
+    loader = DataLoader(Subset(dataset, keys), batch_size=_DESCRIBE_BATCH, num_workers=workers)
+    inputs, targets, spreads = [], [], []
+    model.eval()
+    for number, batch in enumerate(loader, 1):
+        if stop is not None and stop[0]:
+            return None
+        composite, mask, real = (batch[k].to(device) for k in ("composite", "mask", "real"))
+        described, stats = model.prior_inputs(composite, mask)
+        inputs.append(described.cpu())
+        targets.append(change_of_statistics(stats, lab_statistics(real, mask)).cpu())
+        spreads.append(stats.fg_std.cpu())
+        if number % 20 == 0:
+            log.info("described %d of %d composites", min(number * _DESCRIBE_BATCH, len(keys)), len(keys))
+    return Descriptions(torch.cat(inputs), torch.cat(targets), torch.cat(spreads))
+
+
+def sample_keys(dataset_size: int, samples: int, seed: int) -> list[tuple[int, int]]:
+    """``samples`` ``(epoch, index)`` keys: whole passes over the images in a seeded order, each
+    pass's composites made anew."""
+    generator = torch.Generator().manual_seed(seed)
+    keys: list[tuple[int, int]] = []
+    epoch = 0
+    while len(keys) < samples:
+        keys += [(epoch, int(i)) for i in torch.randperm(dataset_size, generator=generator)]
+        epoch += 1
+    return keys[:samples]
+
+
+class PriorFit:
+    """One fit of a model's statistics prior, reported like a training run."""
+
+    def __init__(self, config: TrainConfig, resume: bool = False, progress: str = "auto") -> None:
+        self.context = distributed.setup(config.device)
+        if self.context.world_size > 1:
+            raise RunError("fitting the statistics prior runs in one process; start it without torchrun")
+        self.out = Path(config.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        if (self.out / BEST_CHECKPOINT).exists() and not resume:
+            raise RunError(
+                f"{self.out} already holds a fitted model; pass --resume to fit it again or choose another --out"
+            )
+        self.reporter = Reporter(self.out / PROGRESS_LOG, progress)
+        torch.manual_seed(config.seed)  # the prior's initial weights and its dropout
+        self.model, self.config = build_model(config, self.context.device)
+        self.model.requires_grad_(False)
+        self.model.prior.requires_grad_(True)
+        self.sources = [discover(path, config.data_config.val_fraction, config.data_config.seed) for path in config.data]
+        self.train_set = HarmonizationDataset(self.sources, "train", self.config.data_config)
+        val_set = HarmonizationDataset(self.sources, "val", self.config.data_config)
+        self.val_set = Subset(val_set, range(min(len(val_set), self.config.val_limit)))
+        steps_per_pass = max(1, self.config.prior_samples // self.config.batch_size)
+        self.total_steps = self.config.steps or self.config.epochs * steps_per_pass
+        self.run = RunState()
+        self.metrics: dict = {}
+
+    def fit(self) -> DoneEvent:
+        """Describe, fit, validate and write the fitted model; the fit's end, as reported."""
+        device = self.context.device
+        self.reporter.emit(StartEvent(
+            step=0, total_steps=self.total_steps, out=str(self.out), device=str(device), world_size=1,
+            train_images=len(self.train_set), val_images=len(self.val_set),
+            data=tuple(s.description for s in self.sources), style_features=STYLE_SOURCE,
+        ))
+        started = time.monotonic()
+        with stop_requests() as stop:
+            keys = sample_keys(len(self.train_set), self.config.prior_samples, self.config.seed)
+            described = describe(self.model, self.train_set, keys, self.config.workers, device, stop)
+            if described is not None:
+                self._fit(described, stop)
+            stopped = bool(stop[0])
+        self.run.wall_time_s = time.monotonic() - started
+        best = None
+        if not stopped:
+            self._validate()
+            best = str(self.out / BEST_CHECKPOINT)
+        done = DoneEvent(step=self.run.step, stopped=stopped, best=best, last=None,
+                         metrics=self.metrics.get("validation", {}), replicas_identical=True)
+        self.reporter.emit(done)
+        return done
+
+    def _fit(self, described: Descriptions, stop: list[bool]) -> None:
+        """Train the prior on the descriptions until the last step or ``stop[0]``."""
+        device = self.context.device
+        prior = self.model.prior
+        prior.fit_ranges(described.inputs, described.targets)
+        optimizer = torch.optim.AdamW(prior.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda s: lr_factor(s, self.config.warmup_steps, self.total_steps)
+        )
+        generator = torch.Generator().manual_seed(self.config.seed)
+        inputs, targets, spreads = (t.to(device) for t in (described.inputs, described.targets, described.spreads))
+        prior.train()
+        window = time.monotonic()
+        while self.run.step < self.total_steps and not stop[0]:
+            rows = torch.randint(len(described), (self.config.batch_size,), generator=generator).to(device)
+            loss = prior_loss(prior(inputs[rows]), targets[rows], spreads[rows])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            self.run.step += 1
+            if self.run.step % self.config.log_every == 0 or self.run.step == self.total_steps:
+                elapsed = time.monotonic() - window
+                self.reporter.emit(StepEvent(
+                    step=self.run.step, total_steps=self.total_steps, epoch=0, losses={"total": loss.item()},
+                    lr=scheduler.get_last_lr()[0],
+                    images_per_s=round(self.config.log_every * self.config.batch_size / max(elapsed, 1e-9), 2),
+                    eta_s=round(elapsed / self.config.log_every * (self.total_steps - self.run.step), 1),
+                ))
+                window = time.monotonic()
+        prior.eval()
+
+    def _validate(self) -> None:
+        """Score the whole model (network and fitted prior) on the validation images and write it."""
+        loader = DataLoader(self.val_set, batch_size=_DESCRIBE_BATCH, num_workers=self.config.workers)
+        preview = self.out / PREVIEWS / preview_name(self.run.step)
+        scores, baseline = validate(self.model, loader, self.context.device, preview)
+        self.metrics = {"step": self.run.step, "validation": scores, "validation_composite": baseline,
+                        "validation_images": len(self.val_set)}
+        path = self.out / BEST_CHECKPOINT
+        save_checkpoint(path, self.model, run_metadata(
+            self.config, self.context, self.sources, STYLE_SOURCE, False, self.run, self.metrics
+        ))
+        self.reporter.emit(ValidationEvent(step=self.run.step, epoch=0, metrics=scores, composite=baseline,
+                                           preview=str(preview), best=True))
+        self.reporter.emit(CheckpointEvent(step=self.run.step, kind="best", path=str(path)))
+
+
+def fit_prior(config: TrainConfig, resume: bool = False, progress: str = "auto") -> DoneEvent:
+    """Fit the statistics prior of ``config.init``'s model until done or SIGINT/SIGTERM; its end, as reported."""
+    fit = PriorFit(config, resume=resume, progress=progress)
+    try:
+        return fit.fit()
+    finally:
+        distributed.teardown(fit.context)
