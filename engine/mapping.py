@@ -104,6 +104,11 @@ def _lerp_into(start: np.ndarray, end: np.ndarray, weight: float) -> np.ndarray:
     return end
 
 
+def _lab_transfer(mapping: LabStatsMapping) -> tuple[np.ndarray, np.ndarray]:
+    """One image's Lab transfer as ``(scale, shift)`` arrays."""
+    return _single(mapping.scale).numpy(), _single(mapping.shift).numpy()
+
+
 def _window_grid(window: Window, height: int, width: int, device: torch.device) -> torch.Tensor:
     """Sampling grid (1, H, W, 2) of pixel centres in ``grid_sample``'s [-1, 1] convention."""
     ys = window.top + (torch.arange(height, device=device) + 0.5) / height * (window.bottom - window.top)
@@ -171,7 +176,7 @@ class LabStatsMapping(ColourMapping):
         return apply_stats_transfer(lab, self.scale.to(lab), self.shift.to(lab))
 
     def apply_array(self, pixels: np.ndarray, window: Window = Window()) -> np.ndarray:
-        return mapping_arrays.lab_stats(pixels, _single(self.scale).numpy(), _single(self.shift).numpy())
+        return mapping_arrays.lab_stats(pixels, *_lab_transfer(self))
 
     def to(self, device: torch.device | str, dtype: torch.dtype = torch.float32) -> LabStatsMapping:
         return LabStatsMapping(self.scale.to(device=device, dtype=dtype), self.shift.to(device=device, dtype=dtype))
@@ -239,8 +244,25 @@ class BlendMapping(ColourMapping):
         return torch.lerp(self.first.apply(rgb, window), self.second.apply(rgb, window), weight)
 
     def apply_array(self, pixels: np.ndarray, window: Window = Window()) -> np.ndarray:
-        first = self.first.apply_array(pixels, window)
-        return _lerp_into(first, self.second.apply_array(pixels, window), _single(self.weight).item())
+        weight = _single(self.weight).item()
+        shared = self._shared_lab_transfer()
+        if shared is None:
+            first = self.first.apply_array(pixels, window)
+            return _lerp_into(first, self.second.apply_array(pixels, window), weight)
+        # A chain starting with a Lab transfer mixed with another Lab transfer (the generator's
+        # answer with its statistics prior): both read the pixels in Lab, converted once.
+        start, rest = shared
+        first, second = mapping_arrays.lab_stats_many(pixels, [_lab_transfer(start), _lab_transfer(self.second)])
+        for mapping in rest:
+            first = mapping.apply_array(first, window)
+        return _lerp_into(first, second, weight)
+
+    def _shared_lab_transfer(self) -> tuple[LabStatsMapping, tuple[ColourMapping, ...]] | None:
+        """The first mapping's leading Lab transfer and the rest of it, when the second is a Lab transfer too."""
+        if not isinstance(self.second, LabStatsMapping) or not isinstance(self.first, ChainMapping):
+            return None
+        start, *rest = self.first.mappings
+        return (start, tuple(rest)) if isinstance(start, LabStatsMapping) else None
 
     def to(self, device: torch.device | str, dtype: torch.dtype = torch.float32) -> BlendMapping:
         weight = self.weight.to(device=device, dtype=dtype)

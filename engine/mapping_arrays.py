@@ -74,14 +74,21 @@ def lab_stats(pixels: np.ndarray, scale: np.ndarray, shift: np.ndarray) -> np.nd
         pixels: ``(H, W, 3)`` sRGB.
         scale, shift: ``(3,)`` per-channel factors and offsets of L, a, b.
     """
+    return lab_stats_many(pixels, [(scale, shift)])[0]
+
+
+def lab_stats_many(pixels: np.ndarray, transfers: list[tuple[np.ndarray, np.ndarray]]) -> list[np.ndarray]:
+    """:func:`lab_stats` for several ``(scale, shift)`` transfers of the same pixels, which are
+    converted to Lab once."""
     global _lab_tables_built
-    matrix = np.hstack([np.diag(scale), np.reshape(shift, (3, 1))]).astype(np.float32)
-    out = np.empty(pixels.shape, np.float32)
+    matrices = [np.hstack([np.diag(scale), np.reshape(shift, (3, 1))]).astype(np.float32) for scale, shift in transfers]
+    outs = [np.empty(pixels.shape, np.float32) for _ in transfers]
     for rows in row_bands(*pixels.shape[:2]):
         lab = cv2.cvtColor(to_linear(pixels[rows]), cv2.COLOR_LRGB2Lab)
-        cv2.cvtColor(cv2.transform(lab, matrix), cv2.COLOR_Lab2RGB, dst=out[rows])
+        for matrix, out in zip(matrices, outs):
+            cv2.cvtColor(cv2.transform(lab, matrix), cv2.COLOR_Lab2RGB, dst=out[rows])
     _lab_tables_built = True
-    return out
+    return outs
 
 
 @dataclass(frozen=True)

@@ -28,10 +28,12 @@ def _pixels(dtype: type, height: int = 23, width: int = 31) -> np.ndarray:
 def _mappings() -> list[ColourMapping]:
     torch.manual_seed(0)
     lab = LabStatsMapping(torch.tensor([[1.3, 0.6, 1.8]]), torch.tensor([[9.0, -25.0, 30.0]]))
+    other_lab = LabStatsMapping(torch.tensor([[0.8, 1.2, 0.5]]), torch.tensor([[-6.0, 10.0, -20.0]]))
     grid = AffineGridMapping(identity_affine(1)[:, :, None, None] + 0.15 * torch.randn(1, 12, 5, 7))
     single = AffineGridMapping(identity_affine(1)[:, :, None, None] + 0.15 * torch.randn(1, 12, 1, 1))
     return [lab, grid, single, ChainMapping(lab, grid), GatedMapping(ChainMapping(lab, grid), torch.tensor([0.3])),
-            BlendMapping(ChainMapping(lab, grid), single, torch.tensor([0.4]))]
+            BlendMapping(ChainMapping(lab, grid), single, torch.tensor([0.4])),
+            BlendMapping(ChainMapping(lab, grid), other_lab, torch.tensor([0.6]))]  # Lab converted once
 
 
 def _reference(mapping: ColourMapping, pixels: np.ndarray, window: Window) -> np.ndarray:
@@ -41,7 +43,7 @@ def _reference(mapping: ColourMapping, pixels: np.ndarray, window: Window) -> np
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
 @pytest.mark.parametrize("window", WINDOWS)
-@pytest.mark.parametrize("index", range(6))
+@pytest.mark.parametrize("index", range(7))
 def test_array_mapping_equals_the_tensor_mapping(dtype: type, window: Window, index: int) -> None:
     mapping = _mappings()[index]
     pixels = _pixels(dtype)
