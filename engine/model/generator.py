@@ -50,7 +50,7 @@ from engine.mapping import (
     identity_affine,
 )
 from engine.model.bain import BAIN
-from engine.model.prior import StatisticsPrior, prior_features
+from engine.model.prior import StatisticsPrior, log_spread, prior_features
 
 HEADS = ("mapping", "rgb")
 MAX_CHANNELS = 1024  # sanity limits: a checkpoint cannot make us allocate an absurd model
@@ -465,5 +465,5 @@ def _described(stats: LabStatistics) -> torch.Tensor:
 
 
 def _log_spreads(stats: LabStatistics) -> tuple[torch.Tensor, torch.Tensor]:
-    """The foreground's and background's Lab log-spreads, floored so an empty or flat region stays finite."""
-    return stats.fg_std.clamp(min=1e-3).log(), stats.bg_std.clamp(min=1e-3).log()
+    """The foreground's and background's Lab log-spreads."""
+    return log_spread(stats.fg_std), log_spread(stats.bg_std)

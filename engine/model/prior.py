@@ -29,6 +29,11 @@ _UNBOUNDED = 1e6  # the bounds of a prior not fitted yet
 _DROPOUT = 0.2  # without it the MLP fits its training composites far better than new ones (measured)
 
 
+def log_spread(spread: torch.Tensor) -> torch.Tensor:
+    """A Lab spread's logarithm, floored so that an empty or flat region stays finite."""
+    return spread.clamp(min=1e-3).log()
+
+
 def _band_width(size: int) -> int:
     return max(3, round(size * _BAND)) | 1  # odd, for a centred max-pool
 
@@ -58,7 +63,7 @@ def prior_features(lab: torch.Tensor, mask: torch.Tensor, stats: LabStatistics) 
     inner = lab_image_statistics(lab, (mask - shrunk).clamp(0, 1))
     lightness = lab[:, 0].flatten(1)
     inside = mask.flatten(1) > 0.5
-    log = lambda spread: spread.clamp(min=1e-3).log()  # noqa: E731
+    log = log_spread
     return torch.cat((
         stats.fg_mean / 50, log(stats.fg_std), stats.bg_mean / 50, log(stats.bg_std),
         (stats.bg_mean - stats.fg_mean) / 50, log(stats.bg_std) - log(stats.fg_std),
@@ -138,5 +143,5 @@ class StatisticsPrior(nn.Module):
 
 def change_of_statistics(composite: LabStatistics, real: LabStatistics) -> torch.Tensor:
     """What the prior predicts, from the real photo: ``(B, PRIOR_OUTPUTS)`` as :meth:`StatisticsPrior.forward`."""
-    log = lambda spread: spread.clamp(min=1e-3).log()  # noqa: E731
-    return torch.cat(((real.fg_mean - composite.fg_mean) / 50, log(real.fg_std) - log(composite.fg_std)), dim=1)
+    spread_change = log_spread(real.fg_std) - log_spread(composite.fg_std)
+    return torch.cat(((real.fg_mean - composite.fg_mean) / 50, spread_change), dim=1)
