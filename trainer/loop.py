@@ -106,6 +106,14 @@ def build_model(config: TrainConfig, device: torch.device) -> tuple[SCSCoGenerat
     return model.to(device), config
 
 
+def run_datasets(config: TrainConfig) -> tuple[list[DataSource], HarmonizationDataset, Subset]:
+    """A run's data sources, its training set and its validation set (at most ``val_limit`` images)."""
+    sources = [discover(path, config.data_config.val_fraction, config.data_config.seed) for path in config.data]
+    train_set = HarmonizationDataset(sources, "train", config.data_config)
+    val_set = HarmonizationDataset(sources, "val", config.data_config)
+    return sources, train_set, Subset(val_set, range(min(len(val_set), config.val_limit)))
+
+
 def run_metadata(config: TrainConfig, context: distributed.Context, sources: list[DataSource], style_source: str,
                  pretrained: bool, run: RunState, metrics: dict[str, Any]) -> dict[str, Any]:
     """What a checkpoint's metadata says of the run that wrote it."""
@@ -143,10 +151,7 @@ class Trainer:
             self.out.mkdir(parents=True, exist_ok=True)
         self.reporter = Reporter(self.out / PROGRESS_LOG, progress, enabled=writer)
         self.model, self.config = build_model(config, self.context.device)
-        self.sources = [discover(path, config.data_config.val_fraction, config.data_config.seed) for path in config.data]
-        self.train_set = HarmonizationDataset(self.sources, "train", self.config.data_config)
-        val_set = HarmonizationDataset(self.sources, "val", self.config.data_config)
-        self.val_set = Subset(val_set, range(min(len(val_set), self.config.val_limit)))
+        self.sources, self.train_set, self.val_set = run_datasets(self.config)
         self.steps_per_epoch = steps_per_epoch(len(self.train_set), self.config.batch_size, self.context.world_size)
         if self.steps_per_epoch == 0:
             raise RunError(f"{len(self.train_set)} training images cannot fill one batch of {self.config.batch_size} "

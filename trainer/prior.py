@@ -28,9 +28,8 @@ from engine.training_protocol import (
 from trainer import distributed
 from trainer.config import TrainConfig
 from trainer.dataset import HarmonizationDataset
-from trainer.loop import RunError, build_model, lr_factor, run_metadata, stop_requests
+from trainer.loop import RunError, build_model, lr_factor, run_datasets, run_metadata, stop_requests
 from trainer.progress import Reporter
-from trainer.sources import discover
 from trainer.state import RunState
 from trainer.validation import validate
 
@@ -111,10 +110,7 @@ class PriorFit:
         self.model, self.config = build_model(config, self.context.device)
         self.model.requires_grad_(False)
         self.model.prior.requires_grad_(True)
-        self.sources = [discover(path, config.data_config.val_fraction, config.data_config.seed) for path in config.data]
-        self.train_set = HarmonizationDataset(self.sources, "train", self.config.data_config)
-        val_set = HarmonizationDataset(self.sources, "val", self.config.data_config)
-        self.val_set = Subset(val_set, range(min(len(val_set), self.config.val_limit)))
+        self.sources, self.train_set, self.val_set = run_datasets(self.config)
         steps_per_pass = max(1, self.config.prior_samples // self.config.batch_size)
         self.total_steps = self.config.steps or self.config.epochs * steps_per_pass
         self.run = RunState()
