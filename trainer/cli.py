@@ -118,7 +118,12 @@ SETTINGS = (
     Setting("--prior-only", TrainConfig, "prior_only",
             "with --init: fit a statistics prior on the model alone (describes --prior-samples composites, then "
             "--steps of --batch-size; every other weight stays)"),
-    Setting("--prior-samples", TrainConfig, "prior_samples", "with --prior-only: training composites described"),
+    Setting("--prior-samples", TrainConfig, "prior_samples",
+            "with --prior-only or --mixer-only: training composites described"),
+    Setting("--mixer-only", TrainConfig, "mixer_only",
+            "with --init of a model with a statistics prior: fit a mixer that chooses, per composite, how much of "
+            "the network's and of the prior's corrections to apply (--harm-weight makes a worse foreground cost "
+            "more; every other weight stays)"),
     Setting("--prior-strength", GeneratorConfig, "prior_strength",
             "with --prior-only: how much of the change it predicts the prior makes"),
     Setting("--prior-weight", GeneratorConfig, "prior_weight",
@@ -218,7 +223,7 @@ def run_train(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     config = config_from_args(args)
     try:
-        run = fit_prior if config.prior_only else train
+        run = fit_prior if config.prior_only or config.mixer_only else train
         result = run(config, resume=args.resume, progress=args.progress)
     except KeyboardInterrupt:
         if args.progress == JSON_PROGRESS:

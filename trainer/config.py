@@ -47,7 +47,8 @@ class TrainConfig(DictConfig):
     gate_only: bool = False  # fit the gate head alone; every other weight stays as --init has it
     gate_by_kind: bool = False  # the gate chooses its share per data folder's kind of picture
     prior_only: bool = False  # fit a statistics prior on --init's model alone (trainer.prior)
-    prior_samples: int = 16000  # with prior_only: training composites described for the fit
+    prior_samples: int = 16000  # with prior_only or mixer_only: training composites described for the fit
+    mixer_only: bool = False  # fit a mixer for the statistics prior of --init's model alone (trainer.prior)
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     negatives: NegativeConfig = field(default_factory=NegativeConfig)
@@ -70,6 +71,9 @@ class TrainConfig(DictConfig):
             raise ValueError("--gate-only fits the gate of a trained model: it needs --init and --gate")
         if self.prior_only and not self.init:
             raise ValueError("--prior-only fits the statistics prior of a trained model: it needs --init")
+        if self.mixer_only and (not self.init or self.prior_only):
+            raise ValueError("--mixer-only fits the prior mixer of a model with a fitted statistics prior: "
+                             "it needs --init, and a prior fitted before (--prior-only, in a run of its own)")
         if self.prior_samples < 1:
             raise ValueError(f"prior_samples must be positive, got {self.prior_samples}")
         if self.gate_by_kind and (self.generator.gate_kinds != len(self.data) or len(self.data) < 2):
@@ -87,7 +91,7 @@ class TrainConfig(DictConfig):
     # Settings that shape the trained weights; a resumed run must agree on all of them.
     RESULT_FIELDS = ("data", "batch_size", "lr", "weight_decay", "warmup_steps", "grad_clip",
                      "generator", "loss", "negatives", "data_config", "gate_only", "gate_by_kind",
-                     "prior_only", "prior_samples")
+                     "prior_only", "prior_samples", "mixer_only")
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> TrainConfig:

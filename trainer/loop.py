@@ -23,7 +23,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Subset
 
 from engine.checkpoint import CheckpointError, load_generator, save_checkpoint
-from engine.model.generator import SCSCoGenerator, with_gate, with_prior
+from engine.model.generator import SCSCoGenerator, with_gate, with_mixer, with_prior
 from engine.training_protocol import (
     BEST_CHECKPOINT,
     LAST_CHECKPOINT,
@@ -99,6 +99,12 @@ def build_model(config: TrainConfig, device: torch.device) -> tuple[SCSCoGenerat
             model = with_prior(model, prior_strength=generator.prior_strength, prior_weight=generator.prior_weight,
                                prior_dead_zone=generator.prior_dead_zone)
             log.info("--prior-only: fitting a new statistics prior on the model stored in %s", config.init)
+        if config.mixer_only:
+            try:
+                model = with_mixer(model)
+            except ValueError as error:
+                raise RunError(f"--mixer-only: {error}") from error
+            log.info("--mixer-only: fitting a new prior mixer on the model stored in %s", config.init)
         config = config.with_generator(model.config)
     else:
         torch.manual_seed(config.seed)
@@ -168,6 +174,8 @@ class Trainer:
                 parameter.requires_grad_(True)
         if self.config.generator.prior:  # fitted on its own (trainer.prior); a fine-tune keeps it
             self.model.prior.requires_grad_(False)
+        if self.config.generator.prior_mixer:
+            self.model.prior_mixer.requires_grad_(False)
         if self.config.generator.gate_kinds and not self.config.gate_by_kind:
             # These folders are not the kinds the model learnt to tell apart: that stays as it is.
             self.model.kind_head.requires_grad_(False)

@@ -1,9 +1,15 @@
-"""Fitting a trained model's statistics prior (``engine/model/prior.py``, docs/DESIGN.md section 4).
+"""Fitting a trained model's statistics prior, or its prior mixer (``engine/model/prior.py``,
+docs/DESIGN.md section 4).
 
-The prior reads fixed numbers about a composite, so a fit describes ``prior_samples`` training
-composites once (the network runs once per composite, for the kinds' likelihoods) and then trains
-the small MLP on those descriptions for many passes in large batches: minutes, where the training
-loop would take hours on a CPU. Every other weight stays as the started model has it.
+Both read fixed numbers about a composite, so a fit describes ``prior_samples`` training
+composites once (the network runs once per composite) and then trains the small MLP on those
+descriptions for many passes in large batches: minutes, where the training loop would take hours
+on a CPU. Every other weight stays as the started model has it.
+
+The prior learns the change of the foreground's Lab statistics its real photo needs. The mixer
+learns from the foreground error each mix of the two answers leaves: that error is a quadratic in
+the two answers' shares, so six products of the pictures per composite (:func:`mix_products`)
+give it exactly, at the working size.
 
 A fit keeps no resumable state: stopped, it writes nothing, and it is run again from the start.
 """
@@ -19,8 +25,9 @@ from torch.utils.data import DataLoader, Subset
 
 from engine.checkpoint import save_checkpoint
 from engine.classical import lab_statistics
+from engine.metrics import PEAK
 from engine.model.generator import SCSCoGenerator
-from engine.model.prior import change_of_statistics
+from engine.model.prior import PRIOR_OUTPUTS, change_of_statistics
 from engine.training_protocol import (
     BEST_CHECKPOINT, PREVIEWS, PROGRESS_LOG, CheckpointEvent, DoneEvent, StartEvent, StepEvent, ValidationEvent,
     preview_name,
@@ -41,12 +48,12 @@ _DESCRIBE_BATCH = 64
 
 @dataclass(frozen=True)
 class Descriptions:
-    """Described composites: the prior's inputs, the change it should predict, and the
-    foreground's Lab spreads (which weigh the spread part of the error)."""
+    """Described composites: what the fitted MLP reads, and what its loss needs. For the prior,
+    the change it should predict then the foreground's Lab spreads (which weigh the spread part of
+    the error); for the mixer, :func:`mix_products`."""
 
     inputs: torch.Tensor
-    targets: torch.Tensor
-    spreads: torch.Tensor
+    truth: torch.Tensor
 
     def __len__(self) -> int:
         return len(self.inputs)
@@ -60,24 +67,59 @@ def prior_loss(change: torch.Tensor, target: torch.Tensor, spreads: torch.Tensor
     return (mean_error.pow(2).sum(dim=1) + (spread_error * spreads / 50).pow(2).sum(dim=1)).mean()
 
 
+def mix_products(composite: torch.Tensor, real: torch.Tensor, network: torch.Tensor, prior: torch.Tensor,
+                 mask: torch.Tensor) -> torch.Tensor:
+    """``(B, 6)``: with ``r = real - composite``, ``n = network - composite``, ``p = prior - composite``,
+    the foreground means of ``r·r, r·n, r·p, n·n, n·p, p·p`` on the fMSE's scale (0-255, per pixel
+    and channel), from which :func:`mix_fmse` gives the fMSE of any mix exactly."""
+    r, n, p = ((image - composite).float() * PEAK for image in (real, network, prior))
+    area = mask.sum(dim=(1, 2, 3)).clamp(min=1) * composite.shape[1]
+    pairs = ((r, r), (r, n), (r, p), (n, n), (n, p), (p, p))
+    return torch.stack([(mask * u * v).sum(dim=(1, 2, 3)) / area for u, v in pairs], dim=1)
+
+
+def mix_fmse(network_share: torch.Tensor, prior_share: torch.Tensor, products: torch.Tensor) -> torch.Tensor:
+    """``(B,)`` fMSE of ``composite + network_share * n + prior_share * p`` (:func:`mix_products`)."""
+    rr, rn, rp, nn, np_, pp = products.unbind(dim=1)
+    a, b = network_share, prior_share
+    return rr - 2 * a * rn - 2 * b * rp + a * a * nn + 2 * a * b * np_ + b * b * pp
+
+
+def mixer_loss(total: torch.Tensor, weight: torch.Tensor, products: torch.Tensor, harm_weight: float) -> torch.Tensor:
+    """The mean fMSE the mixer's shares leave, plus ``harm_weight`` times how much worse than the
+    composite each foreground is made (as the training loop's harm term)."""
+    fmse = mix_fmse(total * (1 - weight), total * weight, products)
+    return (fmse + harm_weight * (fmse - products[:, 0]).clamp(min=0)).mean()
+
+
+def _describe_batch(model: SCSCoGenerator, composite: torch.Tensor, mask: torch.Tensor,
+                    real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """What the fitted MLP reads about a batch, and what its loss needs (:class:`Descriptions`)."""
+    if model.config.prior_mixer:
+        inputs, network, prior = model.mixer_inputs(composite, mask)
+        return inputs, mix_products(composite, real, network, prior, mask)
+    inputs, stats = model.prior_inputs(composite, mask)
+    return inputs, torch.cat((change_of_statistics(stats, lab_statistics(real, mask)), stats.fg_std), dim=1)
+
+
 def describe(model: SCSCoGenerator, dataset: HarmonizationDataset, keys: list[tuple[int, int]], workers: int,
              device: torch.device, stop: list[bool] | None = None) -> Descriptions | None:
-    """What the prior reads about the composites ``dataset`` makes for ``keys`` ``(epoch, index)``,
-    and what it should answer (from their real photos); None when ``stop[0]`` was set on the way."""
+    """What the prior (or, on a model with one, the prior mixer) reads about the composites
+    ``dataset`` makes for ``keys`` ``(epoch, index)``, and what its loss needs (from their real
+    photos); None when ``stop[0]`` was set on the way."""
     loader = DataLoader(Subset(dataset, keys), batch_size=_DESCRIBE_BATCH, num_workers=workers)
-    inputs, targets, spreads = [], [], []
+    inputs, truth = [], []
     model.eval()
     for number, batch in enumerate(loader, 1):
         if stop is not None and stop[0]:
             return None
         composite, mask, real = (batch[k].to(device) for k in ("composite", "mask", "real"))
-        described, stats = model.prior_inputs(composite, mask)
+        described, needed = _describe_batch(model, composite, mask, real)
         inputs.append(described.cpu())
-        targets.append(change_of_statistics(stats, lab_statistics(real, mask)).cpu())
-        spreads.append(stats.fg_std.cpu())
+        truth.append(needed.cpu())
         if number % 20 == 0:
             log.info("described %d of %d composites", min(number * _DESCRIBE_BATCH, len(keys)), len(keys))
-    return Descriptions(torch.cat(inputs), torch.cat(targets), torch.cat(spreads))
+    return Descriptions(torch.cat(inputs), torch.cat(truth))
 
 
 def sample_keys(dataset_size: int, samples: int, seed: int) -> list[tuple[int, int]]:
@@ -93,7 +135,8 @@ def sample_keys(dataset_size: int, samples: int, seed: int) -> list[tuple[int, i
 
 
 class PriorFit:
-    """One fit of a model's statistics prior, reported like a training run."""
+    """One fit of a model's statistics prior (``prior_only``) or prior mixer (``mixer_only``),
+    reported like a training run."""
 
     def __init__(self, config: TrainConfig, resume: bool = False, progress: str = "auto") -> None:
         self.context = distributed.setup(config.device)
@@ -109,12 +152,23 @@ class PriorFit:
         torch.manual_seed(config.seed)  # the prior's initial weights and its dropout
         self.model, self.config = build_model(config, self.context.device)
         self.model.requires_grad_(False)
-        self.model.prior.requires_grad_(True)
+        self.fitted.requires_grad_(True)
         self.sources, self.train_set, self.val_set = run_datasets(self.config)
         steps_per_pass = max(1, self.config.prior_samples // self.config.batch_size)
         self.total_steps = self.config.steps or self.config.epochs * steps_per_pass
         self.run = RunState()
         self.metrics: dict = {}
+
+    @property
+    def fitted(self) -> torch.nn.Module:
+        """The part of the model this fit trains."""
+        return self.model.prior_mixer if self.config.mixer_only else self.model.prior
+
+    def _loss(self, inputs: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+        if self.config.mixer_only:
+            return mixer_loss(*self.model.prior_mixer(inputs), truth, self.config.loss.harm_weight)
+        change, spreads = truth.split((PRIOR_OUTPUTS, truth.shape[1] - PRIOR_OUTPUTS), dim=1)
+        return prior_loss(self.model.prior(inputs), change, spreads)
 
     def fit(self) -> DoneEvent:
         """Describe, fit, validate and write the fitted model; the fit's end, as reported."""
@@ -142,21 +196,24 @@ class PriorFit:
         return done
 
     def _fit(self, described: Descriptions, stop: list[bool]) -> None:
-        """Train the prior on the descriptions until the last step or ``stop[0]``."""
+        """Train the prior or the mixer on the descriptions until the last step or ``stop[0]``."""
         device = self.context.device
-        prior = self.model.prior
-        prior.fit_ranges(described.inputs, described.targets)
-        optimizer = torch.optim.AdamW(prior.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay)
+        fitted = self.fitted
+        if self.config.mixer_only:
+            fitted.fit_inputs(described.inputs)
+        else:
+            fitted.fit_ranges(described.inputs, described.truth[:, :PRIOR_OUTPUTS])
+        optimizer = torch.optim.AdamW(fitted.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay)
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda s: lr_factor(s, self.config.warmup_steps, self.total_steps)
         )
         generator = torch.Generator().manual_seed(self.config.seed)
-        inputs, targets, spreads = (t.to(device) for t in (described.inputs, described.targets, described.spreads))
-        prior.train()
+        inputs, truth = described.inputs.to(device), described.truth.to(device)
+        fitted.train()
         window = time.monotonic()
         while self.run.step < self.total_steps and not stop[0]:
             rows = torch.randint(len(described), (self.config.batch_size,), generator=generator).to(device)
-            loss = prior_loss(prior(inputs[rows]), targets[rows], spreads[rows])
+            loss = self._loss(inputs[rows], truth[rows])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -171,7 +228,7 @@ class PriorFit:
                     eta_s=round(elapsed / self.config.log_every * (self.total_steps - self.run.step), 1),
                 ))
                 window = time.monotonic()
-        prior.eval()
+        fitted.eval()
 
     def _validate(self) -> None:
         """Score the whole model (network and fitted prior) on the validation images and write it."""
@@ -190,7 +247,8 @@ class PriorFit:
 
 
 def fit_prior(config: TrainConfig, resume: bool = False, progress: str = "auto") -> DoneEvent:
-    """Fit the statistics prior of ``config.init``'s model until done or SIGINT/SIGTERM; its end, as reported."""
+    """Fit the statistics prior (or prior mixer) of ``config.init``'s model until done or
+    SIGINT/SIGTERM; its end, as reported."""
     fit = PriorFit(config, resume=resume, progress=progress)
     try:
         return fit.fit()

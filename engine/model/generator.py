@@ -27,7 +27,8 @@ number away, whatever the rest of the answer. With ``gate_kinds`` the share is c
 picture instead: a head tells which of the kinds it was trained on (its training's data folders:
 scene regions, portraits, animals...) a composite looks like, and each kind has one learnt share.
 With ``prior``, a small MLP on explicit statistics (:mod:`engine.model.prior`) predicts where the
-foreground's Lab mean and spread belong, and its Lab transfer is mixed into the answer.
+foreground's Lab mean and spread belong, and its Lab transfer is mixed into the answer: in fixed
+shares, or with ``prior_mixer`` in the shares a second small MLP chooses for each composite.
 
 ``forward`` returns a dict of named outputs: ``harmonized`` (the working-size result composed
 with the background), ``base`` (its starting point), for the mapping head ``mapping``, and with
@@ -42,7 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.classical import LabStatistics, lab_image_statistics, stats_mapping
+from engine.classical import LabStatistics, lab_image_statistics, lab_statistics, stats_mapping
 from engine.color import rgb_to_lab
 from engine.dict_config import DictConfig
 from engine.mapping import (
@@ -50,7 +51,7 @@ from engine.mapping import (
     identity_affine,
 )
 from engine.model.bain import BAIN
-from engine.model.prior import StatisticsPrior, log_spread, prior_features
+from engine.model.prior import PriorMixer, StatisticsPrior, change_of_statistics, log_spread, prior_features
 
 HEADS = ("mapping", "rgb")
 MAX_CHANNELS = 1024  # sanity limits: a checkpoint cannot make us allocate an absurd model
@@ -87,6 +88,9 @@ class GeneratorConfig(DictConfig):
     prior_strength: float = 0.5  # how much of the change it predicts the prior makes
     prior_weight: float = 0.5  # the prior's part of the answer; the network's is the rest
     prior_dead_zone: float = 0.0  # changes the prior predicts are moved this much toward none first
+    # With prior: choose the network's and the prior's shares per composite (PriorMixer), in place
+    # of prior_weight and the gate's share; the prior's answer is still hedged as set above.
+    prior_mixer: bool = False
 
     def __post_init__(self) -> None:
         problems = self._type_problems()
@@ -116,6 +120,8 @@ class GeneratorConfig(DictConfig):
             problems.append(f"gate_kinds must be between 0 and {MAX_GATE_KINDS}, and needs the gate")
         if self.prior and (self.head != "mapping" or self.prior_hidden < 1):
             problems.append("prior needs the mapping head and prior_hidden of at least 1")
+        if self.prior_mixer and not self.prior:
+            problems.append("prior_mixer needs the prior")
         if not all(0.0 <= value <= 1.0 for value in (self.prior_strength, self.prior_weight, self.prior_dead_zone)):
             problems.append("prior_strength, prior_weight and prior_dead_zone must be between 0 and 1")
         if not 0 <= self.bain_levels <= self.decoder_stages:
@@ -226,6 +232,8 @@ class SCSCoGenerator(nn.Module):
             zero_layers.append(self.gate_head[-1])
         if config.prior:
             self.prior = StatisticsPrior(config.gate_kinds, config.prior_hidden)
+        if config.prior_mixer:
+            self.prior_mixer = PriorMixer(config.gate_kinds, config.prior_hidden)
         for layer in zero_layers:  # start from the base: no correction until trained
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
@@ -255,7 +263,10 @@ class SCSCoGenerator(nn.Module):
             gate = self._gate(summary, kind_logits, kinds) if self.config.gate else None
             if gate is not None:
                 raw = torch.lerp(composite.float(), raw.clamp(0, 1), gate.view(-1, 1, 1, 1))
-            if self.config.prior:
+            if self.config.prior_mixer:
+                mapping = self._mixed_by_mixer(composite, lab, mask, stats, kind_logits, mapping, gate)
+                raw = mapping.apply(composite.float())
+            elif self.config.prior:
                 prior = self._prior_mapping(lab, mask, stats, kind_logits)
                 raw = torch.lerp(raw.clamp(0, 1), prior.apply_to_lab(lab).clamp(0, 1), self.config.prior_weight)
                 mapping = _mixed_with_prior(mapping, gate, prior, self.config.prior_weight)
@@ -282,10 +293,11 @@ class SCSCoGenerator(nn.Module):
             raise ValueError(f"the {self.config.head} head answers with pictures, not a mapping")
         self._check_inputs(composite, mask)
         features, pooled, base_mapping, summary, lab, stats = self._encode(composite, mask)
-        grid = self._grid_mapping(features, pooled)
-        mapping = ChainMapping(base_mapping, grid) if base_mapping is not None else grid
+        mapping = self._network_mapping(features, pooled, base_mapping)
         kind_logits = self._kind_logits(summary)
         gate = self._gate(summary, kind_logits) if self.config.gate else None
+        if self.config.prior_mixer:
+            return self._mixed_by_mixer(composite, lab, mask, stats, kind_logits, mapping, gate)
         if self.config.prior:
             prior = self._prior_mapping(lab, mask, stats, kind_logits)
             return _mixed_with_prior(mapping, gate, prior, self.config.prior_weight)
@@ -299,6 +311,22 @@ class SCSCoGenerator(nn.Module):
         self._check_inputs(composite, mask)
         _, _, _, summary, lab, stats = self._encode(composite, mask)
         return self._prior_inputs(lab, mask, stats, self._kind_logits(summary)), stats
+
+    @torch.no_grad()
+    def mixer_inputs(
+        self, composite: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """What the mixer reads about composites, and the two answers it mixes at the working
+        size: the network's whole correction and the prior's answer (for fitting it)."""
+        if not self.config.prior_mixer:
+            raise ValueError("this model has no prior mixer")
+        self._check_inputs(composite, mask)
+        features, pooled, base_mapping, summary, lab, stats = self._encode(composite, mask)
+        network = self._network_mapping(features, pooled, base_mapping)
+        kind_logits = self._kind_logits(summary)
+        gate = self._gate(summary, kind_logits) if self.config.gate else None
+        inputs, prior = self._mixer_parts(composite, lab, mask, stats, kind_logits, network, gate)
+        return inputs, _applied(network, composite, lab).clamp(0, 1), prior.apply_to_lab(lab).clamp(0, 1)
 
     def _encode(self, composite: torch.Tensor, mask: torch.Tensor) -> tuple[
         torch.Tensor, torch.Tensor, LabStatsMapping | None, torch.Tensor | None, torch.Tensor | None, LabStatistics | None
@@ -332,6 +360,13 @@ class SCSCoGenerator(nn.Module):
         """The mapping head: a global affine transform plus local corrections on the grid."""
         global_coeffs = identity_affine(features.shape[0], features.device) + self.global_head(pooled).float()
         return AffineGridMapping(global_coeffs[:, :, None, None] + self.local_head(features).float())
+
+    def _network_mapping(
+        self, features: torch.Tensor, pooled: torch.Tensor, base_mapping: LabStatsMapping | None
+    ) -> ColourMapping:
+        """The network's whole correction: its base, then the grid mapping."""
+        grid = self._grid_mapping(features, pooled)
+        return ChainMapping(base_mapping, grid) if base_mapping is not None else grid
 
     def _features(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """U-Net encoder and decoder with BAIN; returns the last decoder stage's features."""
@@ -393,6 +428,29 @@ class SCSCoGenerator(nn.Module):
         change = self.prior(self._prior_inputs(lab, mask, stats, kind_logits))
         return self.prior.mapping(change, stats, self.config.prior_strength, self.config.prior_dead_zone)
 
+    def _mixer_parts(
+        self, composite: torch.Tensor, lab: torch.Tensor, mask: torch.Tensor, stats: LabStatistics,
+        kind_logits: torch.Tensor | None, network: ColourMapping, gate: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, LabStatsMapping]:
+        """The mixer's inputs, and the prior's Lab transfer (at ``prior_strength``, past its dead zone)."""
+        share = torch.ones(composite.shape[0], device=composite.device) if gate is None else gate.float()
+        prior_inputs = self._prior_inputs(lab, mask, stats, kind_logits)
+        change = self.prior(prior_inputs)
+        whole = _applied(network, composite, lab)
+        answered = torch.lerp(composite.float(), whole, share.view(-1, 1, 1, 1)).clamp(0, 1)
+        network_change = change_of_statistics(stats, lab_statistics(answered, mask))
+        inputs = self.prior_mixer.inputs(prior_inputs, network_change, share, change)
+        return inputs, self.prior.mapping(change, stats, self.config.prior_strength, self.config.prior_dead_zone)
+
+    def _mixed_by_mixer(
+        self, composite: torch.Tensor, lab: torch.Tensor, mask: torch.Tensor, stats: LabStatistics,
+        kind_logits: torch.Tensor | None, network: ColourMapping, gate: torch.Tensor | None,
+    ) -> GatedMapping:
+        """The network's whole correction and the prior's, mixed in the shares the mixer chooses."""
+        inputs, prior = self._mixer_parts(composite, lab, mask, stats, kind_logits, network, gate)
+        total, weight = self.prior_mixer(inputs)
+        return GatedMapping(BlendMapping(network, prior, weight), total)
+
     def gate_parameters(self) -> list[nn.Parameter]:
         """The weights that choose the share (empty without a gate)."""
         if self.config.gate_kinds:
@@ -419,28 +477,48 @@ def with_gate(model: SCSCoGenerator, kinds: int = 0) -> SCSCoGenerator:
     """A copy of ``model`` grown a gate (chosen among ``kinds`` kinds of picture, if any; a gate it
     has is replaced), for fine-tuning it into a gated one. The gate starts at the same share for
     every input: 95%, so the fine-tune begins from nearly the model's answers, or by kind 50%. A
-    statistics prior is kept only with the same kinds."""
+    statistics prior and its mixer are kept only with the same kinds."""
     # A prior reads the kinds' likelihoods: with other kinds it would have to be fitted again.
     keeps_prior = model.config.prior and kinds == model.config.gate_kinds
-    grown = SCSCoGenerator(replace(model.config, gate=True, gate_kinds=kinds, prior=keeps_prior))
-    gate_keys = ("gate_head.", "kind_") if keeps_prior else ("gate_head.", "kind_", "prior.")
-    weights = {k: v for k, v in model.state_dict().items() if not k.startswith(gate_keys)}
-    missing, unexpected = grown.load_state_dict(weights, strict=False)
-    if unexpected or any(not key.startswith(gate_keys) for key in missing):
-        raise RuntimeError(f"cannot grow a gate on this model: missing {missing}, unexpected {unexpected}")
-    return grown.to(next(model.parameters()).device)
+    config = replace(model.config, gate=True, gate_kinds=kinds, prior=keeps_prior,
+                     prior_mixer=keeps_prior and model.config.prior_mixer)
+    replaced = ("gate_head.", "kind_") if keeps_prior else ("gate_head.", "kind_", "prior.", "prior_mixer.")
+    return _regrown(model, config, replaced, "a gate")
 
 
 def with_prior(model: SCSCoGenerator, **settings: float) -> SCSCoGenerator:
-    """A copy of ``model`` grown an unfitted statistics prior (one it has is replaced), with the
-    ``prior_*`` ``settings`` of :class:`GeneratorConfig` given, for fitting it (``trainer.prior``).
-    Until then it predicts no change, so its part of the answer is the composite."""
-    grown = SCSCoGenerator(replace(model.config, prior=True, **settings))
-    weights = {k: v for k, v in model.state_dict().items() if not k.startswith("prior.")}
+    """A copy of ``model`` grown an unfitted statistics prior (one it has, and its mixer, are
+    replaced), with the ``prior_*`` ``settings`` of :class:`GeneratorConfig` given, for fitting it
+    (``trainer.prior``). Until then it predicts no change, so its part of the answer is the composite."""
+    config = replace(model.config, prior=True, prior_mixer=False, **settings)
+    return _regrown(model, config, ("prior.", "prior_mixer."), "a prior")
+
+
+def with_mixer(model: SCSCoGenerator) -> SCSCoGenerator:
+    """A copy of ``model``, which has a fitted statistics prior, grown an unfitted mixer (one it has
+    is replaced), for fitting it (``trainer.prior``). Until then it applies half of an even mix of the two."""
+    if not model.config.prior:
+        raise ValueError("a prior mixer needs a model with a fitted statistics prior (fit one with --prior-only)")
+    return _regrown(model, replace(model.config, prior_mixer=True), ("prior_mixer.",), "a prior mixer")
+
+
+def _regrown(model: SCSCoGenerator, config: GeneratorConfig, replaced: tuple[str, ...], what: str) -> SCSCoGenerator:
+    """A model of ``config`` with ``model``'s weights, but for those under the ``replaced`` prefixes."""
+    grown = SCSCoGenerator(config)
+    weights = {k: v for k, v in model.state_dict().items() if not k.startswith(replaced)}
     missing, unexpected = grown.load_state_dict(weights, strict=False)
-    if unexpected or any(not key.startswith("prior.") for key in missing):
-        raise RuntimeError(f"cannot grow a prior on this model: missing {missing}, unexpected {unexpected}")
+    if unexpected or any(not key.startswith(replaced) for key in missing):
+        raise RuntimeError(f"cannot grow {what} on this model: missing {missing}, unexpected {unexpected}")
     return grown.to(next(model.parameters()).device)
+
+
+def _applied(network: ColourMapping, composite: torch.Tensor, lab: torch.Tensor) -> torch.Tensor:
+    """``network.apply(composite)``, its leading Lab transfer (the adaptive base) reading the
+    composite's ``lab``, already converted."""
+    if isinstance(network, ChainMapping) and isinstance(network.mappings[0], LabStatsMapping):
+        first, *rest = network.mappings
+        return ChainMapping(*rest).apply(first.apply_to_lab(lab))
+    return network.apply(composite.float())
 
 
 def _mixed_with_prior(

@@ -74,7 +74,46 @@ def prior_features(lab: torch.Tensor, mask: torch.Tensor, stats: LabStatistics) 
     ), dim=1)
 
 
-class StatisticsPrior(nn.Module):
+class _BoundedMLP(nn.Module):
+    """A two-layer MLP whose inputs are standardised and clamped to the range of those it was
+    fitted on (:meth:`fit_inputs`): beyond them it would extrapolate."""
+
+    def __init__(self, inputs: int, hidden: int, outputs: int) -> None:
+        super().__init__()
+        self.register_buffer("input_mean", torch.zeros(inputs))
+        self.register_buffer("input_std", torch.ones(inputs))
+        self.register_buffer("input_low", torch.full((inputs,), -_UNBOUNDED))
+        self.register_buffer("input_high", torch.full((inputs,), _UNBOUNDED))
+        self.net = nn.Sequential(
+            nn.Linear(inputs, hidden), nn.GELU(), nn.Dropout(_DROPOUT),
+            nn.Linear(hidden, hidden), nn.GELU(), nn.Dropout(_DROPOUT),
+            nn.Linear(hidden, outputs),
+        )
+        nn.init.zeros_(self.net[-1].weight)
+        nn.init.zeros_(self.net[-1].bias)
+
+    @torch.no_grad()
+    def fit_inputs(self, inputs: torch.Tensor) -> None:
+        """Standardise and bound the inputs by the statistics of ``inputs`` ``(N, inputs)``."""
+        self.input_mean.copy_(inputs.mean(dim=0))
+        self.input_std.copy_(inputs.std(dim=0).clamp(min=1e-6))
+        low, high = _range(inputs)
+        self.input_low.copy_(low)
+        self.input_high.copy_(high)
+
+    def _raw(self, inputs: torch.Tensor) -> torch.Tensor:
+        inputs = torch.minimum(torch.maximum(inputs, self.input_low), self.input_high)
+        return self.net((inputs - self.input_mean) / self.input_std)
+
+
+def _range(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``_RANGE`` and ``1 - _RANGE`` quantiles of ``values`` ``(N, D)``, per column."""
+    levels = torch.tensor([_RANGE, 1 - _RANGE], dtype=values.dtype, device=values.device)
+    bounds = torch.quantile(values, levels, dim=0)
+    return bounds[0], bounds[1]
+
+
+class StatisticsPrior(_BoundedMLP):
     """The MLP, the standardisation of its inputs and the ranges it answers within (all set when
     it is fitted: :meth:`fit_ranges`).
 
@@ -89,21 +128,9 @@ class StatisticsPrior(nn.Module):
     """
 
     def __init__(self, kinds: int, hidden: int) -> None:
-        super().__init__()
-        inputs = STATS_FEATURES + kinds
-        self.register_buffer("input_mean", torch.zeros(inputs))
-        self.register_buffer("input_std", torch.ones(inputs))
-        self.register_buffer("input_low", torch.full((inputs,), -_UNBOUNDED))
-        self.register_buffer("input_high", torch.full((inputs,), _UNBOUNDED))
+        super().__init__(STATS_FEATURES + kinds, hidden, PRIOR_OUTPUTS)  # no change until fitted
         self.register_buffer("change_low", torch.full((PRIOR_OUTPUTS,), -_UNBOUNDED))
         self.register_buffer("change_high", torch.full((PRIOR_OUTPUTS,), _UNBOUNDED))
-        self.net = nn.Sequential(
-            nn.Linear(inputs, hidden), nn.GELU(), nn.Dropout(_DROPOUT),
-            nn.Linear(hidden, hidden), nn.GELU(), nn.Dropout(_DROPOUT),
-            nn.Linear(hidden, PRIOR_OUTPUTS),
-        )
-        nn.init.zeros_(self.net[-1].weight)  # no change until fitted
-        nn.init.zeros_(self.net[-1].bias)
 
     def inputs(self, features: torch.Tensor, kind_likelihoods: torch.Tensor | None) -> torch.Tensor:
         """The MLP's raw inputs: the features, then the kinds' likelihoods when there are kinds."""
@@ -113,20 +140,14 @@ class StatisticsPrior(nn.Module):
     def fit_ranges(self, inputs: torch.Tensor, changes: torch.Tensor) -> None:
         """Standardise and bound the inputs by the statistics of ``inputs`` ``(N, inputs)``, and
         the answers by the range of the ``changes`` ``(N, PRIOR_OUTPUTS)`` to be learnt."""
-        self.input_mean.copy_(inputs.mean(dim=0))
-        self.input_std.copy_(inputs.std(dim=0).clamp(min=1e-6))
-        levels = torch.tensor([_RANGE, 1 - _RANGE], dtype=inputs.dtype, device=inputs.device)
-        ranges = ((inputs, self.input_low, self.input_high), (changes, self.change_low, self.change_high))
-        for values, low, high in ranges:
-            bounds = torch.quantile(values, levels.to(values.dtype), dim=0)
-            low.copy_(bounds[0])
-            high.copy_(bounds[1])
+        self.fit_inputs(inputs)
+        low, high = _range(changes)
+        self.change_low.copy_(low)
+        self.change_high.copy_(high)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """``(B, PRIOR_OUTPUTS)``: the predicted change of the foreground's Lab mean (/50) and log-spread."""
-        inputs = torch.minimum(torch.maximum(inputs, self.input_low), self.input_high)
-        change = self.net((inputs - self.input_mean) / self.input_std)
-        return torch.minimum(torch.maximum(change, self.change_low), self.change_high)
+        return torch.minimum(torch.maximum(self._raw(inputs), self.change_low), self.change_high)
 
     def mapping(
         self, change: torch.Tensor, stats: LabStatistics, strength: float, dead_zone: float = 0.0
@@ -145,3 +166,37 @@ def change_of_statistics(composite: LabStatistics, real: LabStatistics) -> torch
     """What the prior predicts, from the real photo: ``(B, PRIOR_OUTPUTS)`` as :meth:`StatisticsPrior.forward`."""
     spread_change = log_spread(real.fg_std) - log_spread(composite.fg_std)
     return torch.cat(((real.fg_mean - composite.fg_mean) / 50, spread_change), dim=1)
+
+
+class PriorMixer(_BoundedMLP):
+    """How much of the network's correction and of the prior's to apply, chosen per composite.
+
+    A fixed mix (``prior_weight`` of the prior, the rest of the network at its gate's share) is
+    right on average and wrong for most composites: where the prior is sure and the network is not,
+    or where both predict a change for a foreground that is already right. The mixer reads the
+    prior's inputs, the change of the foreground's statistics the network's answer makes, the
+    network's own share and the change the prior predicts, and answers with two shares in
+    ``(0, 1)``: ``total``, how much of the mixed correction to apply, and ``weight``, the prior's
+    part of it (the prior's answer at ``prior_strength``, past its dead zone; the network's whole
+    correction is the rest). It is fitted after the prior (``trainer.prior``), on the foreground
+    error each mix leaves in its training composites.
+
+    Args:
+        kinds: how many kinds of picture the model tells apart (as :class:`StatisticsPrior`).
+        hidden: width of its two hidden layers.
+    """
+
+    EXTRA_INPUTS = 2 * PRIOR_OUTPUTS + 1  # the network's change and share, the prior's change
+
+    def __init__(self, kinds: int, hidden: int) -> None:
+        super().__init__(STATS_FEATURES + kinds + self.EXTRA_INPUTS, hidden, 2)
+
+    def inputs(self, prior_inputs: torch.Tensor, network_change: torch.Tensor, network_share: torch.Tensor,
+               prior_change: torch.Tensor) -> torch.Tensor:
+        """The MLP's raw inputs; ``network_share`` is ``(B,)``, the changes as :func:`change_of_statistics`."""
+        return torch.cat((prior_inputs, network_change, network_share[:, None], prior_change), dim=1).float()
+
+    def forward(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``total`` and ``weight``, each ``(B,)`` in ``(0, 1)``."""
+        total, weight = torch.sigmoid(self._raw(inputs)).unbind(dim=1)
+        return total, weight

@@ -5,9 +5,9 @@ import torch
 
 from engine.classical import lab_image_statistics, lab_statistics
 from engine.color import rgb_to_lab
-from engine.mapping import GatedMapping
-from engine.model.generator import GeneratorConfig, SCSCoGenerator, with_gate, with_prior
-from engine.model.prior import STATS_FEATURES, change_of_statistics, prior_features
+from engine.mapping import BlendMapping, GatedMapping
+from engine.model.generator import GeneratorConfig, SCSCoGenerator, with_gate, with_mixer, with_prior
+from engine.model.prior import PRIOR_OUTPUTS, STATS_FEATURES, PriorMixer, change_of_statistics, prior_features
 from tests.engine.test_generator import TINY, _inputs, _trained_like
 
 
@@ -133,3 +133,57 @@ def test_changes_within_the_dead_zone_are_not_made_and_larger_ones_less() -> Non
     lab = rgb_to_lab(composite)
     smaller = prior.mapping(torch.tensor([[0.2, 0.0, 0.0, 0.0, 0.0, 0.0]]), stats, strength=1.0)
     assert torch.allclose(large.apply_to_lab(lab), smaller.apply_to_lab(lab), atol=1e-5)
+
+
+def _with_fitted_mixer(model: SCSCoGenerator, total: float, weight: float) -> SCSCoGenerator:
+    grown = with_mixer(model).eval()
+    with torch.no_grad():
+        grown.prior_mixer.net[-1].bias.copy_(torch.logit(torch.tensor([total, weight])))
+    return grown
+
+
+def test_the_mixer_applies_its_shares_of_the_networks_whole_answer_and_the_priors() -> None:
+    composite, mask = _inputs(1)
+    network = with_gate(_trained_like(SCSCoGenerator(GeneratorConfig(**TINY)))).eval()
+    change = [0.2, 0.0, -0.1, 0.0, 0.0, 0.0]
+    model = _with_fitted_mixer(_with_fitted_prior(network, change), total=0.8, weight=0.25)
+    mapping = model.predict_mapping(composite, mask)
+    assert isinstance(mapping, GatedMapping) and isinstance(mapping.inner, BlendMapping)
+    assert mapping.blend()[1] == pytest.approx(0.8, abs=1e-5)
+
+    whole_network = network.predict_mapping(composite, mask).inner.apply(composite)  # without its gate
+    config = model.config
+    prior = model.prior.mapping(torch.tensor([change]), lab_statistics(composite, mask), config.prior_strength,
+                                config.prior_dead_zone)  # hedged as in a fixed mix
+    expected = composite + 0.8 * (0.75 * (whole_network - composite) + 0.25 * (prior.apply(composite) - composite))
+    assert torch.allclose(mapping.apply(composite), expected, atol=1e-5)
+    harmonized = model(composite, mask)["harmonized"]
+    assert torch.allclose(harmonized, expected.clamp(0, 1) * mask + composite * (1 - mask), atol=1e-5)
+
+
+def test_the_mixer_reads_the_prior_inputs_and_both_answers_changes() -> None:
+    composite, mask = _inputs(2)
+    kinded = with_gate(_trained_like(SCSCoGenerator(GeneratorConfig(**TINY))), kinds=3)
+    model = _with_fitted_mixer(_with_fitted_prior(kinded, [0.2, 0, 0, 0, 0, 0]), total=0.5, weight=0.5)
+    inputs, network, prior = model.mixer_inputs(composite, mask)
+    assert inputs.shape == (2, STATS_FEATURES + 3 + PriorMixer.EXTRA_INPUTS)
+    assert torch.allclose(inputs[:, : STATS_FEATURES + 3], model.prior_inputs(composite, mask)[0])
+    assert torch.allclose(inputs[:, -PRIOR_OUTPUTS:], torch.tensor([[0.2, 0, 0, 0, 0, 0]]).expand(2, -1))
+    assert network.shape == prior.shape == composite.shape
+    lightening = (rgb_to_lab(prior)[:, 0] - rgb_to_lab(composite)[:, 0])[mask[:, 0] > 0].mean()
+    assert lightening == pytest.approx(0.2 * 50 * model.config.prior_strength, rel=0.05)  # the prior's answer
+    with pytest.raises(ValueError, match="no prior mixer"):
+        kinded.mixer_inputs(composite, mask)
+
+
+def test_a_mixer_needs_a_prior_and_goes_with_it() -> None:
+    plain = _trained_like(SCSCoGenerator(GeneratorConfig(**TINY)))
+    with pytest.raises(ValueError, match="needs a model with a fitted statistics prior"):
+        with_mixer(plain)
+    with pytest.raises(ValueError, match="prior_mixer needs the prior"):
+        GeneratorConfig(**TINY, prior_mixer=True)
+    mixed = with_mixer(with_prior(with_gate(plain, kinds=2)))
+    assert with_gate(mixed, kinds=2).config.prior_mixer  # the same kinds: kept
+    assert not with_gate(mixed, kinds=3).config.prior_mixer  # other kinds: the prior and its mixer go
+    refitted = with_prior(mixed)
+    assert not refitted.config.prior_mixer and not any(k.startswith("prior_mixer.") for k in refitted.state_dict())
