@@ -329,14 +329,17 @@ class Trainer:
             epoch, position = epoch + 1, 0
         return batches[: self.total_steps - self.run.step]
 
-    def close(self) -> None:
-        distributed.teardown(self.context)
+    def close(self, finished: bool = False) -> None:
+        distributed.teardown(self.context, finished)
 
 
 def train(config: TrainConfig, resume: bool = False, progress: str = "auto") -> DoneEvent:
     """Run (or resume) a training run to its end or until SIGINT/SIGTERM; its end, as reported."""
     trainer = Trainer(config, resume=resume, progress=progress)
+    finished = False
     try:
-        return trainer.fit()
+        done = trainer.fit()
+        finished = True
+        return done
     finally:
-        trainer.close()
+        trainer.close(finished)
