@@ -198,6 +198,12 @@ class ChainMapping(ColourMapping):
             pixels = mapping.apply_array(pixels, window)
         return pixels
 
+    def lab_start(self) -> tuple[LabStatsMapping, ChainMapping] | None:
+        """The chain's leading Lab transfer and the rest of it, when it starts with one: a caller
+        that holds the pixels in Lab already applies the first from there."""
+        start, *rest = self.mappings
+        return (start, ChainMapping(*rest)) if isinstance(start, LabStatsMapping) else None
+
     def to(self, device: torch.device | str, dtype: torch.dtype = torch.float32) -> ChainMapping:
         return ChainMapping(*(m.to(device, dtype) for m in self.mappings))
 
@@ -253,16 +259,13 @@ class BlendMapping(ColourMapping):
         # answer with its statistics prior): both read the pixels in Lab, converted once.
         start, rest = shared
         first, second = mapping_arrays.lab_stats_many(pixels, [_lab_transfer(start), _lab_transfer(self.second)])
-        for mapping in rest:
-            first = mapping.apply_array(first, window)
-        return _lerp_into(first, second, weight)
+        return _lerp_into(rest.apply_array(first, window), second, weight)
 
-    def _shared_lab_transfer(self) -> tuple[LabStatsMapping, tuple[ColourMapping, ...]] | None:
+    def _shared_lab_transfer(self) -> tuple[LabStatsMapping, ChainMapping] | None:
         """The first mapping's leading Lab transfer and the rest of it, when the second is a Lab transfer too."""
         if not isinstance(self.second, LabStatsMapping) or not isinstance(self.first, ChainMapping):
             return None
-        start, *rest = self.first.mappings
-        return (start, tuple(rest)) if isinstance(start, LabStatsMapping) else None
+        return self.first.lab_start()
 
     def to(self, device: torch.device | str, dtype: torch.dtype = torch.float32) -> BlendMapping:
         weight = self.weight.to(device=device, dtype=dtype)

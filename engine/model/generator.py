@@ -258,20 +258,21 @@ class SCSCoGenerator(nn.Module):
 
         if self.config.head == "mapping":
             grid = self._grid_mapping(features, pooled)
-            raw = grid.apply(base)
             mapping: ColourMapping | None = ChainMapping(base_mapping, grid) if base_mapping is not None else grid
             gate = self._gate(summary, kind_logits, kinds) if self.config.gate else None
-            if gate is not None:
-                raw = torch.lerp(composite.float(), raw.clamp(0, 1), gate.view(-1, 1, 1, 1))
             if self.config.prior_mixer:
                 mapping = self._mixed_by_mixer(composite, lab, mask, stats, kind_logits, mapping, gate)
                 raw = mapping.apply(composite.float())
-            elif self.config.prior:
-                prior = self._prior_mapping(lab, mask, stats, kind_logits)
-                raw = torch.lerp(raw.clamp(0, 1), prior.apply_to_lab(lab).clamp(0, 1), self.config.prior_weight)
-                mapping = _mixed_with_prior(mapping, gate, prior, self.config.prior_weight)
-            elif gate is not None:
-                mapping = GatedMapping(mapping, gate)
+            else:
+                raw = grid.apply(base)
+                if gate is not None:
+                    raw = torch.lerp(composite.float(), raw.clamp(0, 1), gate.view(-1, 1, 1, 1))
+                if self.config.prior:
+                    prior = self._prior_mapping(lab, mask, stats, kind_logits)
+                    raw = torch.lerp(raw.clamp(0, 1), prior.apply_to_lab(lab).clamp(0, 1), self.config.prior_weight)
+                    mapping = _mixed_with_prior(mapping, gate, prior, self.config.prior_weight)
+                elif gate is not None:
+                    mapping = GatedMapping(mapping, gate)
         else:
             raw = base + self.rgb_head(features).float()
             mapping = None
@@ -325,8 +326,8 @@ class SCSCoGenerator(nn.Module):
         network = self._network_mapping(features, pooled, base_mapping)
         kind_logits = self._kind_logits(summary)
         gate = self._gate(summary, kind_logits) if self.config.gate else None
-        inputs, prior = self._mixer_parts(composite, lab, mask, stats, kind_logits, network, gate)
-        return inputs, _applied(network, composite, lab).clamp(0, 1), prior.apply_to_lab(lab).clamp(0, 1)
+        inputs, prior, whole = self._mixer_parts(composite, lab, mask, stats, kind_logits, network, gate)
+        return inputs, whole.clamp(0, 1), prior.apply_to_lab(lab).clamp(0, 1)
 
     def _encode(self, composite: torch.Tensor, mask: torch.Tensor) -> tuple[
         torch.Tensor, torch.Tensor, LabStatsMapping | None, torch.Tensor | None, torch.Tensor | None, LabStatistics | None
@@ -431,8 +432,9 @@ class SCSCoGenerator(nn.Module):
     def _mixer_parts(
         self, composite: torch.Tensor, lab: torch.Tensor, mask: torch.Tensor, stats: LabStatistics,
         kind_logits: torch.Tensor | None, network: ColourMapping, gate: torch.Tensor | None,
-    ) -> tuple[torch.Tensor, LabStatsMapping]:
-        """The mixer's inputs, and the prior's Lab transfer (at ``prior_strength``, past its dead zone)."""
+    ) -> tuple[torch.Tensor, LabStatsMapping, torch.Tensor]:
+        """The mixer's inputs, the prior's Lab transfer (at ``prior_strength``, past its dead zone)
+        and the network's whole correction applied to the composite."""
         share = torch.ones(composite.shape[0], device=composite.device) if gate is None else gate.float()
         prior_inputs = self._prior_inputs(lab, mask, stats, kind_logits)
         change = self.prior(prior_inputs)
@@ -440,14 +442,15 @@ class SCSCoGenerator(nn.Module):
         answered = torch.lerp(composite.float(), whole, share.view(-1, 1, 1, 1)).clamp(0, 1)
         network_change = change_of_statistics(stats, lab_statistics(answered, mask))
         inputs = self.prior_mixer.inputs(prior_inputs, network_change, share, change)
-        return inputs, self.prior.mapping(change, stats, self.config.prior_strength, self.config.prior_dead_zone)
+        prior = self.prior.mapping(change, stats, self.config.prior_strength, self.config.prior_dead_zone)
+        return inputs, prior, whole
 
     def _mixed_by_mixer(
         self, composite: torch.Tensor, lab: torch.Tensor, mask: torch.Tensor, stats: LabStatistics,
         kind_logits: torch.Tensor | None, network: ColourMapping, gate: torch.Tensor | None,
     ) -> GatedMapping:
         """The network's whole correction and the prior's, mixed in the shares the mixer chooses."""
-        inputs, prior = self._mixer_parts(composite, lab, mask, stats, kind_logits, network, gate)
+        inputs, prior, _ = self._mixer_parts(composite, lab, mask, stats, kind_logits, network, gate)
         total, weight = self.prior_mixer(inputs)
         return GatedMapping(BlendMapping(network, prior, weight), total)
 
@@ -515,10 +518,11 @@ def _regrown(model: SCSCoGenerator, config: GeneratorConfig, replaced: tuple[str
 def _applied(network: ColourMapping, composite: torch.Tensor, lab: torch.Tensor) -> torch.Tensor:
     """``network.apply(composite)``, its leading Lab transfer (the adaptive base) reading the
     composite's ``lab``, already converted."""
-    if isinstance(network, ChainMapping) and isinstance(network.mappings[0], LabStatsMapping):
-        first, *rest = network.mappings
-        return ChainMapping(*rest).apply(first.apply_to_lab(lab))
-    return network.apply(composite.float())
+    split = network.lab_start() if isinstance(network, ChainMapping) else None
+    if split is None:
+        return network.apply(composite.float())
+    start, rest = split
+    return rest.apply(start.apply_to_lab(lab))
 
 
 def _mixed_with_prior(
