@@ -97,6 +97,9 @@ SETTINGS = (
             "with --mask-shapes: chance that a photo uses a silhouette instead of its own mask"),
     Setting("--identity-fraction", SynthesisConfig, "identity_fraction",
             "share of training inputs left unedited, to teach the model to leave a fitting foreground alone"),
+    Setting("--retouch-probability", SynthesisConfig, "retouch_probability",
+            "chance that an edited training input is retouch-like (exposure, white balance, contrast, gamma, "
+            "saturation) rather than transfer-like (another photo's region of the same category)"),
     Setting("--negatives", NegativeConfig, "count", "K dynamic negatives per sample"),
     Setting("--style-weight", LossConfig, "style_weight", "lambda of the style terms"),
     Setting("--harm-weight", LossConfig, "harm_weight",
@@ -130,6 +133,8 @@ SETTINGS = (
             "with --prior-only: the prior's part of the answer (the network's is the rest)"),
     Setting("--prior-dead-zone", GeneratorConfig, "prior_dead_zone",
             "with --prior-only: how far each change the prior predicts is moved toward none before it is made"),
+    Setting("--prior-extremes", GeneratorConfig, "prior_extremes",
+            "with --prior-only: the prior also reads each region's white and black points, saturation and clipping"),
 )
 
 

@@ -97,7 +97,7 @@ def build_model(config: TrainConfig, device: torch.device) -> tuple[SCSCoGenerat
         if config.prior_only:
             generator = config.generator
             model = with_prior(model, prior_strength=generator.prior_strength, prior_weight=generator.prior_weight,
-                               prior_dead_zone=generator.prior_dead_zone)
+                               prior_dead_zone=generator.prior_dead_zone, prior_extremes=generator.prior_extremes)
             log.info("--prior-only: fitting a new statistics prior on the model stored in %s", config.init)
         if config.mixer_only:
             try:

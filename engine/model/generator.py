@@ -51,7 +51,9 @@ from engine.mapping import (
     identity_affine,
 )
 from engine.model.bain import BAIN
-from engine.model.prior import PriorMixer, StatisticsPrior, change_of_statistics, log_spread, prior_features
+from engine.model.prior import (
+    PriorMixer, StatisticsPrior, change_of_statistics, extreme_features, log_spread, prior_features,
+)
 
 HEADS = ("mapping", "rgb")
 MAX_CHANNELS = 1024  # sanity limits: a checkpoint cannot make us allocate an absurd model
@@ -88,6 +90,7 @@ class GeneratorConfig(DictConfig):
     prior_strength: float = 0.5  # how much of the change it predicts the prior makes
     prior_weight: float = 0.5  # the prior's part of the answer; the network's is the rest
     prior_dead_zone: float = 0.0  # changes the prior predicts are moved this much toward none first
+    prior_extremes: bool = False  # the prior also reads the regions' white and black points and clipping
     # With prior: choose the network's and the prior's shares per composite (PriorMixer), in place
     # of prior_weight and the gate's share; the prior's answer is still hedged as set above.
     prior_mixer: bool = False
@@ -231,9 +234,9 @@ class SCSCoGenerator(nn.Module):
             )
             zero_layers.append(self.gate_head[-1])
         if config.prior:
-            self.prior = StatisticsPrior(config.gate_kinds, config.prior_hidden)
+            self.prior = StatisticsPrior(config.gate_kinds, config.prior_hidden, config.prior_extremes)
         if config.prior_mixer:
-            self.prior_mixer = PriorMixer(config.gate_kinds, config.prior_hidden)
+            self.prior_mixer = PriorMixer(config.gate_kinds, config.prior_hidden, config.prior_extremes)
         for layer in zero_layers:  # start from the base: no correction until trained
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
@@ -268,7 +271,7 @@ class SCSCoGenerator(nn.Module):
                 if gate is not None:
                     raw = torch.lerp(composite.float(), raw.clamp(0, 1), gate.view(-1, 1, 1, 1))
                 if self.config.prior:
-                    prior = self._prior_mapping(lab, mask, stats, kind_logits)
+                    prior = self._prior_mapping(composite, lab, mask, stats, kind_logits)
                     raw = torch.lerp(raw.clamp(0, 1), prior.apply_to_lab(lab).clamp(0, 1), self.config.prior_weight)
                     mapping = _mixed_with_prior(mapping, gate, prior, self.config.prior_weight)
                 elif gate is not None:
@@ -300,7 +303,7 @@ class SCSCoGenerator(nn.Module):
         if self.config.prior_mixer:
             return self._mixed_by_mixer(composite, lab, mask, stats, kind_logits, mapping, gate)
         if self.config.prior:
-            prior = self._prior_mapping(lab, mask, stats, kind_logits)
+            prior = self._prior_mapping(composite, lab, mask, stats, kind_logits)
             return _mixed_with_prior(mapping, gate, prior, self.config.prior_weight)
         return mapping if gate is None else GatedMapping(mapping, gate)
 
@@ -311,7 +314,7 @@ class SCSCoGenerator(nn.Module):
             raise ValueError("this model has no statistics prior")
         self._check_inputs(composite, mask)
         _, _, _, summary, lab, stats = self._encode(composite, mask)
-        return self._prior_inputs(lab, mask, stats, self._kind_logits(summary)), stats
+        return self._prior_inputs(composite, lab, mask, stats, self._kind_logits(summary)), stats
 
     @torch.no_grad()
     def mixer_inputs(
@@ -418,15 +421,20 @@ class SCSCoGenerator(nn.Module):
         return _GATE_GAIN * self.kind_head(standard)
 
     def _prior_inputs(
-        self, lab: torch.Tensor, mask: torch.Tensor, stats: LabStatistics, kind_logits: torch.Tensor | None
+        self, composite: torch.Tensor, lab: torch.Tensor, mask: torch.Tensor, stats: LabStatistics,
+        kind_logits: torch.Tensor | None,
     ) -> torch.Tensor:
         likelihoods = torch.softmax(kind_logits.detach().float(), dim=1) if kind_logits is not None else None
-        return self.prior.inputs(prior_features(lab, mask, stats), likelihoods)
+        features = prior_features(lab, mask, stats)
+        if self.config.prior_extremes:
+            features = torch.cat((features, extreme_features(composite, mask)), dim=1)
+        return self.prior.inputs(features, likelihoods)
 
     def _prior_mapping(
-        self, lab: torch.Tensor, mask: torch.Tensor, stats: LabStatistics, kind_logits: torch.Tensor | None
+        self, composite: torch.Tensor, lab: torch.Tensor, mask: torch.Tensor, stats: LabStatistics,
+        kind_logits: torch.Tensor | None,
     ) -> LabStatsMapping:
-        change = self.prior(self._prior_inputs(lab, mask, stats, kind_logits))
+        change = self.prior(self._prior_inputs(composite, lab, mask, stats, kind_logits))
         return self.prior.mapping(change, stats, self.config.prior_strength, self.config.prior_dead_zone)
 
     def _mixer_parts(
@@ -436,7 +444,7 @@ class SCSCoGenerator(nn.Module):
         """The mixer's inputs, the prior's Lab transfer (at ``prior_strength``, past its dead zone)
         and the network's whole correction applied to the composite."""
         share = torch.ones(composite.shape[0], device=composite.device) if gate is None else gate.float()
-        prior_inputs = self._prior_inputs(lab, mask, stats, kind_logits)
+        prior_inputs = self._prior_inputs(composite, lab, mask, stats, kind_logits)
         change = self.prior(prior_inputs)
         whole = _applied(network, composite, lab)
         answered = torch.lerp(composite.float(), whole, share.view(-1, 1, 1, 1)).clamp(0, 1)
@@ -489,7 +497,7 @@ def with_gate(model: SCSCoGenerator, kinds: int = 0) -> SCSCoGenerator:
     return _regrown(model, config, replaced, "a gate")
 
 
-def with_prior(model: SCSCoGenerator, **settings: float) -> SCSCoGenerator:
+def with_prior(model: SCSCoGenerator, **settings: float | bool) -> SCSCoGenerator:
     """A copy of ``model`` grown an unfitted statistics prior (one it has, and its mixer, are
     replaced), with the ``prior_*`` ``settings`` of :class:`GeneratorConfig` given, for fitting it
     (``trainer.prior``). Until then it predicts no change, so its part of the answer is the composite."""

@@ -2,8 +2,9 @@
 
 A small MLP (docs/DESIGN.md, "The statistics prior") reads explicit numbers about a composite: the
 foreground's and background's Lab means and spreads, the same in thin bands either side of the
-mask's edge, lightness percentiles, the foreground's area and, for a model with a kind head, how
-much the picture looks like each kind. It predicts how far the foreground's Lab mean and
+mask's edge, lightness percentiles, the foreground's area, with ``prior_extremes`` each region's
+white and black points and clipping (:func:`extreme_features`) and, for a model with a kind head,
+how much the picture looks like each kind. It predicts how far the foreground's Lab mean and
 log-spread are from their right values. That answer is a Lab statistics transfer, applied at
 ``strength`` of the predicted change and mixed into the network's answer by the generator.
 
@@ -20,9 +21,15 @@ from engine.classical import LabStatistics, lab_image_statistics, stats_mapping
 from engine.mapping import LabStatsMapping
 
 STATS_FEATURES = 37  # what prior_features describes, before the kinds
+EXTREME_FEATURES = 24  # what extreme_features describes
 PRIOR_OUTPUTS = 6  # the change of the foreground's Lab mean (/50) and log-spread, per channel
 _BAND = 0.03  # width of the bands either side of the mask's edge, as a share of the image side
 _QUANTILES = (0.05, 0.5, 0.95)
+_BRIGHT_QUANTILES = (0.99, 0.999)  # of each pixel's largest channel: the region's white point
+_DARK_QUANTILES = (0.001, 0.01)  # of each pixel's smallest channel: its black point
+_SATURATION_QUANTILES = (0.5, 0.95)
+_CLIPPED_HIGH = 0.98  # a pixel whose largest channel is above this is clipped white
+_CLIPPED_LOW = 0.02  # one whose smallest channel is below this, clipped black
 _MIN_PIXELS = 4  # a region with fewer pixels is described by the whole image
 _RANGE = 0.005  # inputs and answers are bounded by these quantiles of the fitting's, either side
 _UNBOUNDED = 1e6  # the bounds of a prior not fitted yet
@@ -38,12 +45,18 @@ def _band_width(size: int) -> int:
     return max(3, round(size * _BAND)) | 1  # odd, for a centred max-pool
 
 
-def _lightness_quantiles(lightness: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
-    """``(B, 3)`` quantiles of ``lightness`` ``(B, N)`` where ``inside`` ``(B, N)``; all of it where too few are."""
+def _region_quantiles(values: torch.Tensor, inside: torch.Tensor, levels: tuple[float, ...]) -> torch.Tensor:
+    """``(B, C, L)`` quantiles of ``values`` ``(B, C, N)`` where ``inside`` ``(B, N)``; all of them where too few are."""
     few = inside.sum(dim=1, keepdim=True) < _MIN_PIXELS
-    values = torch.where(inside | few, lightness, torch.full_like(lightness, float("nan")))
-    levels = torch.tensor(_QUANTILES, dtype=lightness.dtype, device=lightness.device)
-    return torch.nanquantile(values, levels, dim=1).T
+    where = (inside | few)[:, None]
+    values = torch.where(where, values, torch.full_like(values, float("nan")))
+    levels = torch.tensor(levels, dtype=values.dtype, device=values.device)
+    return torch.nanquantile(values, levels, dim=2).permute(1, 2, 0)
+
+
+def _lightness_quantiles(lightness: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
+    """``(B, 3)`` quantiles of ``lightness`` ``(B, N)`` where ``inside`` ``(B, N)``."""
+    return _region_quantiles(lightness[:, None], inside, _QUANTILES)[:, 0]
 
 
 def prior_features(lab: torch.Tensor, mask: torch.Tensor, stats: LabStatistics) -> torch.Tensor:
@@ -72,6 +85,43 @@ def prior_features(lab: torch.Tensor, mask: torch.Tensor, stats: LabStatistics) 
         _lightness_quantiles(lightness, inside) / 50, _lightness_quantiles(lightness, ~inside) / 50,
         mask.mean(dim=(1, 2, 3))[:, None],
     ), dim=1)
+
+
+def extreme_features(rgb: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``(B, EXTREME_FEATURES)`` numbers on a composite's white and black points, for the foreground,
+    the background and their difference: the top quantiles of each pixel's largest channel, the
+    bottom ones of its smallest, its saturation's median and top, and the shares of clipped pixels.
+
+    A photo's regions share its camera's white and black points and clipping; a foreground
+    retouched or taken from another photo does not. With these the prior tells a dark object that
+    belongs from a darkened one (measured: docs/DESIGN.md, "The statistics prior").
+
+    Args:
+        rgb: ``(B, 3, S, S)`` the composite in ``[0, 1]``.
+        mask: ``(B, 1, S, S)`` foreground weights in ``[0, 1]``.
+    """
+    rgb = rgb.float()
+    brightest, darkest = rgb.amax(dim=1).flatten(1), rgb.amin(dim=1).flatten(1)
+    saturation = (brightest - darkest) / brightest.clamp(min=1e-3)
+    levels = (*_BRIGHT_QUANTILES, *_DARK_QUANTILES, *_SATURATION_QUANTILES)
+    values = torch.stack((brightest, darkest, saturation), dim=1)
+    inside = mask.flatten(1) > 0.5
+    regions = []
+    for region in (inside, ~inside):
+        quantiles = _region_quantiles(values, region, levels)
+        pixels = region.sum(dim=1, keepdim=True).clamp(min=1)
+        regions.append(torch.cat((
+            quantiles[:, 0, :2], quantiles[:, 1, 2:4], quantiles[:, 2, 4:],
+            ((brightest > _CLIPPED_HIGH) & region).sum(dim=1, keepdim=True) / pixels,
+            ((darkest < _CLIPPED_LOW) & region).sum(dim=1, keepdim=True) / pixels,
+        ), dim=1))
+    foreground, background = regions
+    return torch.cat((foreground, background, foreground - background), dim=1)
+
+
+def prior_input_count(kinds: int, extremes: bool) -> int:
+    """How many numbers the prior reads: its features (:func:`extreme_features` with ``extremes``), then the kinds."""
+    return STATS_FEATURES + (EXTREME_FEATURES if extremes else 0) + kinds
 
 
 class _BoundedMLP(nn.Module):
@@ -125,10 +175,11 @@ class StatisticsPrior(_BoundedMLP):
     Args:
         kinds: how many kinds of picture the model tells apart (0: none; their likelihoods are inputs).
         hidden: width of its two hidden layers.
+        extremes: whether it also reads :func:`extreme_features`.
     """
 
-    def __init__(self, kinds: int, hidden: int) -> None:
-        super().__init__(STATS_FEATURES + kinds, hidden, PRIOR_OUTPUTS)  # no change until fitted
+    def __init__(self, kinds: int, hidden: int, extremes: bool = False) -> None:
+        super().__init__(prior_input_count(kinds, extremes), hidden, PRIOR_OUTPUTS)  # no change until fitted
         self.register_buffer("change_low", torch.full((PRIOR_OUTPUTS,), -_UNBOUNDED))
         self.register_buffer("change_high", torch.full((PRIOR_OUTPUTS,), _UNBOUNDED))
 
@@ -182,14 +233,14 @@ class PriorMixer(_BoundedMLP):
     error each mix leaves in its training composites.
 
     Args:
-        kinds: how many kinds of picture the model tells apart (as :class:`StatisticsPrior`).
+        kinds, extremes: what the prior reads (as :class:`StatisticsPrior`).
         hidden: width of its two hidden layers.
     """
 
     EXTRA_INPUTS = 2 * PRIOR_OUTPUTS + 1  # the network's change and share, the prior's change
 
-    def __init__(self, kinds: int, hidden: int) -> None:
-        super().__init__(STATS_FEATURES + kinds + self.EXTRA_INPUTS, hidden, 2)
+    def __init__(self, kinds: int, hidden: int, extremes: bool = False) -> None:
+        super().__init__(prior_input_count(kinds, extremes) + self.EXTRA_INPUTS, hidden, 2)
 
     def inputs(self, prior_inputs: torch.Tensor, network_change: torch.Tensor, network_share: torch.Tensor,
                prior_change: torch.Tensor) -> torch.Tensor:

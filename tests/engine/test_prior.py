@@ -7,7 +7,9 @@ from engine.classical import lab_image_statistics, lab_statistics
 from engine.color import rgb_to_lab
 from engine.mapping import BlendMapping, GatedMapping
 from engine.model.generator import GeneratorConfig, SCSCoGenerator, with_gate, with_mixer, with_prior
-from engine.model.prior import PRIOR_OUTPUTS, STATS_FEATURES, PriorMixer, change_of_statistics, prior_features
+from engine.model.prior import (
+    EXTREME_FEATURES, PRIOR_OUTPUTS, STATS_FEATURES, PriorMixer, change_of_statistics, extreme_features, prior_features,
+)
 from tests.engine.test_generator import TINY, _inputs, _trained_like
 
 
@@ -25,6 +27,36 @@ def test_every_mask_is_described_by_finite_numbers(region: str) -> None:
             mask[:, :, 5, 5] = 1
     features = _described(composite, mask)
     assert features.shape == (2, STATS_FEATURES) and torch.isfinite(features).all()
+    extremes = extreme_features(composite, mask)
+    assert extremes.shape == (2, EXTREME_FEATURES) and torch.isfinite(extremes).all()
+
+
+def _photo_with_white_and_black_points() -> tuple[torch.Tensor, torch.Tensor]:
+    """A photo whose foreground and background both reach white (clipped) and black."""
+    torch.manual_seed(1)
+    photo = 0.1 + 0.8 * torch.rand(1, 3, 32, 32)
+    photo[:, :, ::8, ::8] = 1.0
+    photo[:, :, 4::8, 4::8] = 0.0
+    mask = torch.zeros(1, 1, 32, 32)
+    mask[:, :, 8:24, 8:24] = 1.0
+    return photo, mask
+
+
+def test_the_extremes_tell_a_foreground_that_lost_the_photos_white_and_black_points() -> None:
+    photo, mask = _photo_with_white_and_black_points()
+    third = EXTREME_FEATURES // 3  # foreground, background, their difference
+    brightest, clipped_white, clipped_black = 0, 6, 7  # within each third
+    shared = extreme_features(photo, mask)[0]
+    assert shared[2 * third:].abs().max() < 0.05  # the regions share the camera's white and black points
+    assert shared[clipped_white] > 0 and shared[clipped_black] > 0
+
+    darkened = torch.where(mask > 0, 0.6 * photo, photo)
+    darker = extreme_features(darkened, mask)[0]
+    assert darker[brightest] < 0.7 and darker[2 * third + brightest] < -0.3
+    assert darker[clipped_white] == 0 and darker[2 * third + clipped_white] < 0  # no white left in it
+    lifted = extreme_features(torch.where(mask > 0, 0.2 + 0.8 * photo, photo), mask)[0]
+    assert lifted[clipped_black] == 0 and lifted[2 * third + clipped_black] < 0  # no black left in it
+    assert torch.equal(darker[third:2 * third], shared[third:2 * third])  # the background is the same
 
 
 def test_the_description_tells_a_foreground_that_differs_from_its_surroundings_at_its_edge() -> None:
@@ -97,6 +129,18 @@ def test_the_prior_reads_the_kinds_likelihoods_and_a_gate_regrown_keeps_the_netw
     assert torch.allclose(stats.fg_mean, lab_statistics(composite, mask).fg_mean)
     with pytest.raises(ValueError, match="no statistics prior"):
         kinded.prior_inputs(composite, mask)
+
+
+def test_a_prior_with_extremes_reads_them_and_so_does_its_mixer() -> None:
+    composite, mask = _inputs(2)
+    kinded = with_gate(_trained_like(SCSCoGenerator(GeneratorConfig(**TINY))), kinds=3)
+    model = _with_fitted_mixer(with_prior(kinded, prior_extremes=True), total=0.5, weight=0.5)
+    inputs, _ = model.prior_inputs(composite, mask)
+    assert inputs.shape == (2, STATS_FEATURES + EXTREME_FEATURES + 3)
+    assert torch.equal(inputs[:, STATS_FEATURES:-3], extreme_features(composite, mask))
+    mixer_inputs, _, _ = model.mixer_inputs(composite, mask)
+    assert torch.equal(mixer_inputs[:, : inputs.shape[1]], inputs)
+    assert model(composite, mask)["harmonized"].shape == composite.shape
 
 
 def test_prior_settings_are_checked() -> None:

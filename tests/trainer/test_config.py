@@ -34,17 +34,19 @@ def test_every_setting_reaches_its_field() -> None:
     values = {"--batch-size": "3", "--size": "64", "--device": "cpu", "--init": "start.safetensors", "--lr": "0.5",
               "--weight-decay": "0.25", "--seed": "7", "--workers": "0", "--val-every": "4", "--val-limit": "9", "--checkpoint-every": "11",
               "--log-every": "2", "--mask-shapes": "cutouts", "--shape-probability": "0.25",
-              "--identity-fraction": "0.125", "--negatives": "3", "--style-weight": "0.5", "--harm-weight": "2.5", "--vgg-weights": "random",
+              "--identity-fraction": "0.125", "--retouch-probability": "0.375", "--negatives": "3",
+              "--style-weight": "0.5", "--harm-weight": "2.5", "--vgg-weights": "random",
               "--style-size": "32", "--head": "rgb", "--base": "classical", "--width": "8", "--prior-samples": "64",
               "--prior-strength": "0.75", "--prior-weight": "0.625",
               "--prior-dead-zone": "0.125"}
     # Fields that are off unless given; --gate needs the mapping head.
-    switches = {"--gate", "--gate-only", "--gate-by-kind", "--prior-only", "--mixer-only"}
+    switches = {"--gate", "--gate-only", "--gate-by-kind", "--prior-only", "--prior-extremes", "--mixer-only"}
     assert set(values) | switches == {setting.flag for setting in SETTINGS}
     assert _config("--gate").generator.gate and not _config().generator.gate
     assert _config("--gate", "--gate-only", "--init", "m.safetensors").gate_only and not _config().gate_only
     assert _config("--prior-only", "--init", "m.safetensors").prior_only and not _config().prior_only
     assert _config("--mixer-only", "--init", "m.safetensors").mixer_only and not _config().mixer_only
+    assert _config("--prior-extremes").generator.prior_extremes and not _config().generator.prior_extremes
     config = _config(*(item for pair in values.items() for item in pair), "--epochs", "2")
     sections = {TrainConfig: config, DataConfig: config.data_config, SynthesisConfig: config.data_config.synthesis,
                 LossConfig: config.loss, NegativeConfig: config.negatives, GeneratorConfig: config.generator}

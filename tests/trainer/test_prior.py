@@ -34,11 +34,12 @@ def test_a_prior_fitted_on_a_trained_model_changes_the_prior_alone(photo_folder:
     base = tmp_path / "base" / "last.safetensors"
     out = tmp_path / "fit"
     assert train(photo_folder, out, "--init", str(base), "--prior-only", "--prior-samples", "24", "--steps", "6",
-                 "--prior-weight", "0.25", "--batch-size", "8", "--identity-fraction", "0.5", "--progress", "json") == 0
+                 "--prior-weight", "0.25", "--prior-extremes", "--batch-size", "8", "--identity-fraction", "0.5",
+                 "--progress", "json") == 0
     kinds = [e["event"] for e in events(out)]
     assert kinds[0] == "start" and kinds.count("step") == 6 and kinds[-3:] == ["validation", "checkpoint", "done"]
     fitted, _ = load_generator(out / "best.safetensors")
-    assert fitted.config.prior and fitted.config.prior_weight == 0.25
+    assert fitted.config.prior and fitted.config.prior_weight == 0.25 and fitted.config.prior_extremes
     before, after = load_generator(base)[0].state_dict(), fitted.state_dict()
     assert all(torch.equal(before[name], after[name]) for name in before)
     prior = {name: value for name, value in after.items() if name.startswith("prior.")}
