@@ -103,7 +103,10 @@ def extreme_features(rgb: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     rgb = rgb.float()
     brightest, darkest = rgb.amax(dim=1).flatten(1), rgb.amin(dim=1).flatten(1)
     saturation = (brightest - darkest) / brightest.clamp(min=1e-3)
+    # One sort per region gives every level for all three values; each keeps its own levels.
     levels = (*_BRIGHT_QUANTILES, *_DARK_QUANTILES, *_SATURATION_QUANTILES)
+    bright_end = len(_BRIGHT_QUANTILES)
+    dark_end = bright_end + len(_DARK_QUANTILES)
     values = torch.stack((brightest, darkest, saturation), dim=1)
     inside = mask.flatten(1) > 0.5
     regions = []
@@ -111,7 +114,7 @@ def extreme_features(rgb: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         quantiles = _region_quantiles(values, region, levels)
         pixels = region.sum(dim=1, keepdim=True).clamp(min=1)
         regions.append(torch.cat((
-            quantiles[:, 0, :2], quantiles[:, 1, 2:4], quantiles[:, 2, 4:],
+            quantiles[:, 0, :bright_end], quantiles[:, 1, bright_end:dark_end], quantiles[:, 2, dark_end:],
             ((brightest > _CLIPPED_HIGH) & region).sum(dim=1, keepdim=True) / pixels,
             ((darkest < _CLIPPED_LOW) & region).sum(dim=1, keepdim=True) / pixels,
         ), dim=1))
