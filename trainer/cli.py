@@ -135,6 +135,9 @@ SETTINGS = (
             "with --prior-only: how far each change the prior predicts is moved toward none before it is made"),
     Setting("--prior-extremes", GeneratorConfig, "prior_extremes",
             "with --prior-only: the prior also reads each region's white and black points, saturation and clipping"),
+    Setting("--prior-encoder", GeneratorConfig, "prior_encoder",
+            "with --prior-only: the prior also reads the network encoder's features over the foreground and the "
+            "background (a fine-tune of the model then keeps the encoder as it is)"),
 )
 
 

@@ -97,7 +97,8 @@ def build_model(config: TrainConfig, device: torch.device) -> tuple[SCSCoGenerat
         if config.prior_only:
             generator = config.generator
             model = with_prior(model, prior_strength=generator.prior_strength, prior_weight=generator.prior_weight,
-                               prior_dead_zone=generator.prior_dead_zone, prior_extremes=generator.prior_extremes)
+                               prior_dead_zone=generator.prior_dead_zone, prior_extremes=generator.prior_extremes,
+                               prior_encoder=generator.prior_encoder)
             log.info("--prior-only: fitting a new statistics prior on the model stored in %s", config.init)
         if config.mixer_only:
             try:
@@ -174,6 +175,8 @@ class Trainer:
                 parameter.requires_grad_(True)
         if self.config.generator.prior:  # fitted on its own (trainer.prior); a fine-tune keeps it
             self.model.prior.requires_grad_(False)
+            if self.config.generator.prior_encoder:  # and the encoder it reads
+                self.model.encoder.requires_grad_(False)
         if self.config.generator.prior_mixer:
             self.model.prior_mixer.requires_grad_(False)
         if self.config.generator.gate_kinds and not self.config.gate_by_kind:

@@ -26,9 +26,10 @@ With ``gate``, a small head also predicts the share of its correction to apply (
 number away, whatever the rest of the answer. With ``gate_kinds`` the share is chosen per kind of
 picture instead: a head tells which of the kinds it was trained on (its training's data folders:
 scene regions, portraits, animals...) a composite looks like, and each kind has one learnt share.
-With ``prior``, a small MLP on explicit statistics (:mod:`engine.model.prior`) predicts where the
-foreground's Lab mean and spread belong, and its Lab transfer is mixed into the answer: in fixed
-shares, or with ``prior_mixer`` in the shares a second small MLP chooses for each composite.
+With ``prior``, a small MLP on explicit statistics (:mod:`engine.model.prior`; with ``prior_encoder``
+also on the encoder's features, averaged over each region) predicts where the foreground's Lab mean
+and spread belong, and its Lab transfer is mixed into the answer: in fixed shares, or with
+``prior_mixer`` in the shares a second small MLP chooses for each composite.
 
 ``forward`` returns a dict of named outputs: ``harmonized`` (the working-size result composed
 with the background), ``base`` (its starting point), for the mapping head ``mapping``, and with
@@ -38,6 +39,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields, replace
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -91,6 +93,9 @@ class GeneratorConfig(DictConfig):
     prior_weight: float = 0.5  # the prior's part of the answer; the network's is the rest
     prior_dead_zone: float = 0.0  # changes the prior predicts are moved this much toward none first
     prior_extremes: bool = False  # the prior also reads the regions' white and black points and clipping
+    # The prior also reads the encoder's features, averaged over the foreground and the background
+    # at every level: what the picture shows, where the statistics only say how it is coloured.
+    prior_encoder: bool = False
     # With prior: choose the network's and the prior's shares per composite (PriorMixer), in place
     # of prior_weight and the gate's share; the prior's answer is still hedged as set above.
     prior_mixer: bool = False
@@ -156,6 +161,12 @@ class GeneratorConfig(DictConfig):
     def channels(self, level: int) -> int:
         return min(self.width * 2**level, self.max_width)
 
+    @property
+    def prior_encoder_features(self) -> int:
+        """How many of the encoder's numbers the prior reads: a foreground and a background mean per
+        channel of every level with ``prior_encoder``, else none."""
+        return 2 * sum(self.channels(level) for level in range(self.depth)) if self.prior_encoder else 0
+
 
 def _conv_block(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
     return nn.Sequential(
@@ -168,6 +179,24 @@ def _conv_block(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
 
 def _masked_mean(features: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     return (features * weights).sum(dim=(2, 3)) / weights.sum(dim=(2, 3)).clamp(min=1e-3)
+
+
+def _region_means(features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``(B, 2C)``: the foreground's then the background's mean of ``features`` ``(B, C, H, W)``."""
+    m = F.adaptive_avg_pool2d(mask, features.shape[-2:])
+    return torch.cat((_masked_mean(features, m), _masked_mean(features, 1 - m)), dim=1)
+
+
+class _Encoding(NamedTuple):
+    """What one pass of the network and the described statistics give every head (:meth:`SCSCoGenerator._encode`)."""
+
+    features: torch.Tensor  # the last decoder stage's
+    pooled: torch.Tensor  # their foreground and background means
+    base_mapping: LabStatsMapping | None
+    summary: torch.Tensor | None  # what the small heads read, when one is used
+    lab: torch.Tensor | None  # the composite in Lab, when needed (converted once for all uses)
+    stats: LabStatistics | None  # its Lab statistics, likewise
+    levels: torch.Tensor | None  # with prior_encoder: every encoder level's region means
 
 
 class SCSCoGenerator(nn.Module):
@@ -234,7 +263,8 @@ class SCSCoGenerator(nn.Module):
             )
             zero_layers.append(self.gate_head[-1])
         if config.prior:
-            self.prior = StatisticsPrior(config.gate_kinds, config.prior_hidden, config.prior_extremes)
+            self.prior = StatisticsPrior(config.gate_kinds, config.prior_hidden, config.prior_extremes,
+                                         config.prior_encoder_features)
         if config.prior_mixer:
             self.prior_mixer = PriorMixer(config.gate_kinds, config.prior_hidden, config.prior_extremes)
         for layer in zero_layers:  # start from the base: no correction until trained
@@ -255,23 +285,24 @@ class SCSCoGenerator(nn.Module):
         """``kinds`` (``(B,)``, with ``gate_kinds``, in training): each sample's true kind. The gate
         then applies that kind's share, so that each share learns from its own kind's samples."""
         self._check_inputs(composite, mask)
-        features, pooled, base_mapping, summary, lab, stats = self._encode(composite, mask)
+        encoding = self._encode(composite, mask)
+        features, base_mapping, lab = encoding.features, encoding.base_mapping, encoding.lab
         base = base_mapping.apply_to_lab(lab).clamp(0, 1) if base_mapping else composite.float()
-        kind_logits = self._kind_logits(summary)
+        kind_logits = self._kind_logits(encoding.summary)
 
         if self.config.head == "mapping":
-            grid = self._grid_mapping(features, pooled)
+            grid = self._grid_mapping(features, encoding.pooled)
             mapping: ColourMapping | None = ChainMapping(base_mapping, grid) if base_mapping is not None else grid
-            gate = self._gate(summary, kind_logits, kinds) if self.config.gate else None
+            gate = self._gate(encoding.summary, kind_logits, kinds) if self.config.gate else None
             if self.config.prior_mixer:
-                mapping = self._mixed_by_mixer(composite, lab, mask, stats, kind_logits, mapping, gate)
+                mapping = self._mixed_by_mixer(composite, mask, encoding, kind_logits, mapping, gate)
                 raw = mapping.apply(composite.float())
             else:
                 raw = grid.apply(base)
                 if gate is not None:
                     raw = torch.lerp(composite.float(), raw.clamp(0, 1), gate.view(-1, 1, 1, 1))
                 if self.config.prior:
-                    prior = self._prior_mapping(composite, lab, mask, stats, kind_logits)
+                    prior = self._prior_mapping(composite, mask, encoding, kind_logits)
                     raw = torch.lerp(raw.clamp(0, 1), prior.apply_to_lab(lab).clamp(0, 1), self.config.prior_weight)
                     mapping = _mixed_with_prior(mapping, gate, prior, self.config.prior_weight)
                 elif gate is not None:
@@ -296,14 +327,14 @@ class SCSCoGenerator(nn.Module):
         if self.config.head != "mapping":
             raise ValueError(f"the {self.config.head} head answers with pictures, not a mapping")
         self._check_inputs(composite, mask)
-        features, pooled, base_mapping, summary, lab, stats = self._encode(composite, mask)
-        mapping = self._network_mapping(features, pooled, base_mapping)
-        kind_logits = self._kind_logits(summary)
-        gate = self._gate(summary, kind_logits) if self.config.gate else None
+        encoding = self._encode(composite, mask)
+        mapping = self._network_mapping(encoding)
+        kind_logits = self._kind_logits(encoding.summary)
+        gate = self._gate(encoding.summary, kind_logits) if self.config.gate else None
         if self.config.prior_mixer:
-            return self._mixed_by_mixer(composite, lab, mask, stats, kind_logits, mapping, gate)
+            return self._mixed_by_mixer(composite, mask, encoding, kind_logits, mapping, gate)
         if self.config.prior:
-            prior = self._prior_mapping(composite, lab, mask, stats, kind_logits)
+            prior = self._prior_mapping(composite, mask, encoding, kind_logits)
             return _mixed_with_prior(mapping, gate, prior, self.config.prior_weight)
         return mapping if gate is None else GatedMapping(mapping, gate)
 
@@ -313,8 +344,8 @@ class SCSCoGenerator(nn.Module):
         if not self.config.prior:
             raise ValueError("this model has no statistics prior")
         self._check_inputs(composite, mask)
-        _, _, _, summary, lab, stats = self._encode(composite, mask)
-        return self._prior_inputs(composite, lab, mask, stats, self._kind_logits(summary)), stats
+        encoding = self._encode(composite, mask)
+        return self._prior_inputs(composite, mask, encoding, self._kind_logits(encoding.summary))[0], encoding.stats
 
     @torch.no_grad()
     def mixer_inputs(
@@ -325,20 +356,15 @@ class SCSCoGenerator(nn.Module):
         if not self.config.prior_mixer:
             raise ValueError("this model has no prior mixer")
         self._check_inputs(composite, mask)
-        features, pooled, base_mapping, summary, lab, stats = self._encode(composite, mask)
-        network = self._network_mapping(features, pooled, base_mapping)
-        kind_logits = self._kind_logits(summary)
-        gate = self._gate(summary, kind_logits) if self.config.gate else None
-        inputs, prior, whole = self._mixer_parts(composite, lab, mask, stats, kind_logits, network, gate)
-        return inputs, whole.clamp(0, 1), prior.apply_to_lab(lab).clamp(0, 1)
+        encoding = self._encode(composite, mask)
+        network = self._network_mapping(encoding)
+        kind_logits = self._kind_logits(encoding.summary)
+        gate = self._gate(encoding.summary, kind_logits) if self.config.gate else None
+        inputs, prior, whole = self._mixer_parts(composite, mask, encoding, kind_logits, network, gate)
+        return inputs, whole.clamp(0, 1), prior.apply_to_lab(encoding.lab).clamp(0, 1)
 
-    def _encode(self, composite: torch.Tensor, mask: torch.Tensor) -> tuple[
-        torch.Tensor, torch.Tensor, LabStatsMapping | None, torch.Tensor | None, torch.Tensor | None, LabStatistics | None
-    ]:
-        """The last decoder features, their foreground and background means, the base mapping,
-        what the small heads read (those means with the described Lab statistics; when one is used),
-        and the composite in Lab with its Lab statistics (when they are needed; converted once for
-        all uses)."""
+    def _encode(self, composite: torch.Tensor, mask: torch.Tensor) -> _Encoding:
+        """One pass of the network over the composite, and what its heads read besides."""
         cfg = self.config
         needs_stats = cfg.base != "identity" or cfg.classical_input or cfg.gate or cfg.prior
         lab = rgb_to_lab(composite.float()) if needs_stats else None
@@ -348,9 +374,8 @@ class SCSCoGenerator(nn.Module):
         if cfg.classical_input:
             classical = classical_mapping.apply_to_lab(lab).clamp(0, 1)
             inputs.append(classical.to(composite.dtype) - 0.5)
-        features = self._features(torch.cat(inputs, dim=1), mask)
-        m = F.adaptive_avg_pool2d(mask, features.shape[-2:])
-        pooled = torch.cat((_masked_mean(features, m), _masked_mean(features, 1 - m)), dim=1)
+        features, levels = self._features(torch.cat(inputs, dim=1), mask)
+        pooled = _region_means(features, mask)
         summary = torch.cat((pooled.float(), _described(stats)), dim=1) if cfg.base == "adaptive" or cfg.gate else None
 
         base_mapping: LabStatsMapping | None = None
@@ -358,25 +383,27 @@ class SCSCoGenerator(nn.Module):
             base_mapping = classical_mapping
         elif cfg.base == "adaptive":
             base_mapping = self._adaptive_transfer(summary, stats)
-        return features, pooled, base_mapping, summary, lab, stats
+        return _Encoding(features, pooled, base_mapping, summary, lab, stats, levels)
 
     def _grid_mapping(self, features: torch.Tensor, pooled: torch.Tensor) -> AffineGridMapping:
         """The mapping head: a global affine transform plus local corrections on the grid."""
         global_coeffs = identity_affine(features.shape[0], features.device) + self.global_head(pooled).float()
         return AffineGridMapping(global_coeffs[:, :, None, None] + self.local_head(features).float())
 
-    def _network_mapping(
-        self, features: torch.Tensor, pooled: torch.Tensor, base_mapping: LabStatsMapping | None
-    ) -> ColourMapping:
+    def _network_mapping(self, encoding: _Encoding) -> ColourMapping:
         """The network's whole correction: its base, then the grid mapping."""
-        grid = self._grid_mapping(features, pooled)
-        return ChainMapping(base_mapping, grid) if base_mapping is not None else grid
+        grid = self._grid_mapping(encoding.features, encoding.pooled)
+        return ChainMapping(encoding.base_mapping, grid) if encoding.base_mapping is not None else grid
 
-    def _features(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """U-Net encoder and decoder with BAIN; returns the last decoder stage's features."""
+    def _features(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """U-Net encoder and decoder with BAIN: the last decoder stage's features and, with
+        ``prior_encoder``, every encoder level's foreground and background means."""
         skips = [x]
         for block in self.encoder:
             skips.append(block(skips[-1]))
+        levels = None
+        if self.config.prior and self.config.prior_encoder:
+            levels = torch.cat([_region_means(level.float(), mask) for level in skips[1:]], dim=1)
         features = skips.pop()
         for stage in range(self.config.decoder_stages):
             if stage > 0:
@@ -384,7 +411,7 @@ class SCSCoGenerator(nn.Module):
                 features = self.decoder[stage - 1](torch.cat((features, skips.pop()), dim=1))
             if stage < self.config.bain_levels:
                 features = self.bains[stage](features, F.adaptive_avg_pool2d(mask, features.shape[-2:]))
-        return features
+        return features, levels
 
     def _gate(
         self, summary: torch.Tensor, kind_logits: torch.Tensor | None, kinds: torch.Tensor | None = None
@@ -421,44 +448,48 @@ class SCSCoGenerator(nn.Module):
         return _GATE_GAIN * self.kind_head(standard)
 
     def _prior_inputs(
-        self, composite: torch.Tensor, lab: torch.Tensor, mask: torch.Tensor, stats: LabStatistics,
-        kind_logits: torch.Tensor | None,
-    ) -> torch.Tensor:
+        self, composite: torch.Tensor, mask: torch.Tensor, encoding: _Encoding, kind_logits: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """What the prior reads, and what the mixer reads of it: all but the encoder's numbers."""
         likelihoods = torch.softmax(kind_logits.detach().float(), dim=1) if kind_logits is not None else None
-        features = prior_features(lab, mask, stats)
+        features = prior_features(encoding.lab, mask, encoding.stats)
         if self.config.prior_extremes:
             features = torch.cat((features, extreme_features(composite, mask)), dim=1)
-        return self.prior.inputs(features, likelihoods)
+        described = self.prior.inputs(features, likelihoods)
+        if not self.config.prior_encoder:
+            return described, described
+        # Detached: the prior's fit never reaches the network.
+        return self.prior.inputs(torch.cat((features, encoding.levels.detach()), dim=1), likelihoods), described
 
     def _prior_mapping(
-        self, composite: torch.Tensor, lab: torch.Tensor, mask: torch.Tensor, stats: LabStatistics,
-        kind_logits: torch.Tensor | None,
+        self, composite: torch.Tensor, mask: torch.Tensor, encoding: _Encoding, kind_logits: torch.Tensor | None,
     ) -> LabStatsMapping:
-        change = self.prior(self._prior_inputs(composite, lab, mask, stats, kind_logits))
-        return self.prior.mapping(change, stats, self.config.prior_strength, self.config.prior_dead_zone)
+        change = self.prior(self._prior_inputs(composite, mask, encoding, kind_logits)[0])
+        return self.prior.mapping(change, encoding.stats, self.config.prior_strength, self.config.prior_dead_zone)
 
     def _mixer_parts(
-        self, composite: torch.Tensor, lab: torch.Tensor, mask: torch.Tensor, stats: LabStatistics,
-        kind_logits: torch.Tensor | None, network: ColourMapping, gate: torch.Tensor | None,
+        self, composite: torch.Tensor, mask: torch.Tensor, encoding: _Encoding, kind_logits: torch.Tensor | None,
+        network: ColourMapping, gate: torch.Tensor | None,
     ) -> tuple[torch.Tensor, LabStatsMapping, torch.Tensor]:
         """The mixer's inputs, the prior's Lab transfer (at ``prior_strength``, past its dead zone)
         and the network's whole correction applied to the composite."""
+        lab, stats = encoding.lab, encoding.stats
         share = torch.ones(composite.shape[0], device=composite.device) if gate is None else gate.float()
-        prior_inputs = self._prior_inputs(composite, lab, mask, stats, kind_logits)
+        prior_inputs, described = self._prior_inputs(composite, mask, encoding, kind_logits)
         change = self.prior(prior_inputs)
         whole = _applied(network, composite, lab)
         answered = torch.lerp(composite.float(), whole, share.view(-1, 1, 1, 1)).clamp(0, 1)
         network_change = change_of_statistics(stats, lab_statistics(answered, mask))
-        inputs = self.prior_mixer.inputs(prior_inputs, network_change, share, change)
+        inputs = self.prior_mixer.inputs(described, network_change, share, change)
         prior = self.prior.mapping(change, stats, self.config.prior_strength, self.config.prior_dead_zone)
         return inputs, prior, whole
 
     def _mixed_by_mixer(
-        self, composite: torch.Tensor, lab: torch.Tensor, mask: torch.Tensor, stats: LabStatistics,
-        kind_logits: torch.Tensor | None, network: ColourMapping, gate: torch.Tensor | None,
+        self, composite: torch.Tensor, mask: torch.Tensor, encoding: _Encoding, kind_logits: torch.Tensor | None,
+        network: ColourMapping, gate: torch.Tensor | None,
     ) -> GatedMapping:
         """The network's whole correction and the prior's, mixed in the shares the mixer chooses."""
-        inputs, prior, _ = self._mixer_parts(composite, lab, mask, stats, kind_logits, network, gate)
+        inputs, prior, _ = self._mixer_parts(composite, mask, encoding, kind_logits, network, gate)
         total, weight = self.prior_mixer(inputs)
         return GatedMapping(BlendMapping(network, prior, weight), total)
 

@@ -1,12 +1,14 @@
-"""The statistics prior: where a foreground's Lab mean and spread belong, read from statistics alone.
+"""The statistics prior: where a foreground's Lab mean and spread belong, read from statistics.
 
 A small MLP (docs/DESIGN.md, "The statistics prior") reads explicit numbers about a composite: the
 foreground's and background's Lab means and spreads, the same in thin bands either side of the
 mask's edge, lightness percentiles, the foreground's area, with ``prior_extremes`` each region's
-white and black points and clipping (:func:`extreme_features`) and, for a model with a kind head,
-how much the picture looks like each kind. It predicts how far the foreground's Lab mean and
-log-spread are from their right values. That answer is a Lab statistics transfer, applied at
-``strength`` of the predicted change and mixed into the network's answer by the generator.
+white and black points and clipping (:func:`extreme_features`), with ``prior_encoder`` the
+network encoder's features averaged over each region (the generator gives them) and, for a model
+with a kind head, how much the picture looks like each kind. It predicts how far the
+foreground's Lab mean and log-spread are from their right values. That answer is a Lab statistics
+transfer, applied at ``strength`` of the predicted change and mixed into the network's answer by
+the generator.
 
 It is fitted on its own (``trainer.prior``): its inputs are fixed numbers, so thousands of training
 composites are described once and the MLP learns from them in a minute.
@@ -122,9 +124,10 @@ def extreme_features(rgb: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return torch.cat((foreground, background, foreground - background), dim=1)
 
 
-def prior_input_count(kinds: int, extremes: bool) -> int:
-    """How many numbers the prior reads: its features (:func:`extreme_features` with ``extremes``), then the kinds."""
-    return STATS_FEATURES + (EXTREME_FEATURES if extremes else 0) + kinds
+def prior_input_count(kinds: int, extremes: bool, encoder: int = 0) -> int:
+    """How many numbers the prior reads: its features (:func:`extreme_features` with ``extremes``,
+    then ``encoder`` numbers from the network's encoder), then the kinds."""
+    return STATS_FEATURES + (EXTREME_FEATURES if extremes else 0) + encoder + kinds
 
 
 class _BoundedMLP(nn.Module):
@@ -179,10 +182,12 @@ class StatisticsPrior(_BoundedMLP):
         kinds: how many kinds of picture the model tells apart (0: none; their likelihoods are inputs).
         hidden: width of its two hidden layers.
         extremes: whether it also reads :func:`extreme_features`.
+        encoder: how many numbers it also reads from the network's encoder.
     """
 
-    def __init__(self, kinds: int, hidden: int, extremes: bool = False) -> None:
-        super().__init__(prior_input_count(kinds, extremes), hidden, PRIOR_OUTPUTS)  # no change until fitted
+    def __init__(self, kinds: int, hidden: int, extremes: bool = False, encoder: int = 0) -> None:
+        # The last layer starts at zero: no change until fitted.
+        super().__init__(prior_input_count(kinds, extremes, encoder), hidden, PRIOR_OUTPUTS)
         self.register_buffer("change_low", torch.full((PRIOR_OUTPUTS,), -_UNBOUNDED))
         self.register_buffer("change_high", torch.full((PRIOR_OUTPUTS,), _UNBOUNDED))
 
@@ -227,13 +232,14 @@ class PriorMixer(_BoundedMLP):
 
     A fixed mix (``prior_weight`` of the prior, the rest of the network at its gate's share) is
     right on average and wrong for most composites: where the prior is sure and the network is not,
-    or where both predict a change for a foreground that is already right. The mixer reads the
-    prior's inputs, the change of the foreground's statistics the network's answer makes, the
-    network's own share and the change the prior predicts, and answers with two shares in
-    ``(0, 1)``: ``total``, how much of the mixed correction to apply, and ``weight``, the prior's
-    part of it (the prior's answer at ``prior_strength``, past its dead zone; the network's whole
-    correction is the rest). It is fitted after the prior (``trainer.prior``), on the foreground
-    error each mix leaves in its training composites.
+    or where both predict a change for a foreground that is already right. The mixer reads all of
+    the prior's inputs but the encoder's numbers (with those it learnt its training composites and
+    changed unedited photos twice as much; measured), the change of the foreground's statistics
+    the network's answer makes, the network's own share and the change the prior predicts, and
+    answers with two shares in ``(0, 1)``: ``total``, how much of the mixed correction to apply,
+    and ``weight``, the prior's part of it (the prior's answer at ``prior_strength``, past its dead
+    zone; the network's whole correction is the rest). It is fitted after the prior
+    (``trainer.prior``), on the foreground error each mix leaves in its training composites.
 
     Args:
         kinds, extremes: what the prior reads (as :class:`StatisticsPrior`).

@@ -143,6 +143,29 @@ def test_a_prior_with_extremes_reads_them_and_so_does_its_mixer() -> None:
     assert model(composite, mask)["harmonized"].shape == composite.shape
 
 
+def test_a_prior_with_encoder_features_reads_what_the_network_sees_and_its_mixer_does_not() -> None:
+    composite, mask = _inputs(2)
+    kinded = with_gate(_trained_like(SCSCoGenerator(GeneratorConfig(**TINY))), kinds=3)
+    model = _with_fitted_mixer(with_prior(kinded, prior_encoder=True), total=0.5, weight=0.5)
+    config = model.config
+    encoder = config.prior_encoder_features
+    assert encoder == 2 * sum(config.channels(level) for level in range(config.depth))
+    inputs, _ = model.prior_inputs(composite, mask)
+    assert inputs.shape == (2, STATS_FEATURES + encoder + 3) and torch.isfinite(inputs).all()
+    first_level = config.channels(0)
+    foreground, background = inputs[:, STATS_FEATURES:STATS_FEATURES + 2 * first_level].chunk(2, dim=1)
+    assert not torch.allclose(foreground, background)  # the two regions are told apart
+    with torch.no_grad():
+        model.encoder[0][0].bias.add_(1.0)  # another network sees the same picture otherwise
+    seen, _ = model.prior_inputs(composite, mask)
+    assert torch.equal(seen[:, :STATS_FEATURES], inputs[:, :STATS_FEATURES])
+    assert not torch.allclose(seen[:, STATS_FEATURES:-3], inputs[:, STATS_FEATURES:-3])
+    mixer_inputs, _, _ = model.mixer_inputs(composite, mask)  # the mixer reads the statistics alone
+    statistics = torch.cat((seen[:, :STATS_FEATURES], seen[:, -3:]), dim=1)
+    assert torch.equal(mixer_inputs[:, : statistics.shape[1]], statistics)
+    assert model(composite, mask)["harmonized"].shape == composite.shape
+
+
 def test_prior_settings_are_checked() -> None:
     with pytest.raises(ValueError, match="prior needs the mapping head"):
         GeneratorConfig(**{**TINY, "head": "rgb"}, prior=True)

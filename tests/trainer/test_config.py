@@ -40,13 +40,15 @@ def test_every_setting_reaches_its_field() -> None:
               "--prior-strength": "0.75", "--prior-weight": "0.625",
               "--prior-dead-zone": "0.125"}
     # Fields that are off unless given; --gate needs the mapping head.
-    switches = {"--gate", "--gate-only", "--gate-by-kind", "--prior-only", "--prior-extremes", "--mixer-only"}
+    switches = {"--gate", "--gate-only", "--gate-by-kind", "--prior-only", "--prior-extremes", "--prior-encoder",
+                "--mixer-only"}
     assert set(values) | switches == {setting.flag for setting in SETTINGS}
     assert _config("--gate").generator.gate and not _config().generator.gate
     assert _config("--gate", "--gate-only", "--init", "m.safetensors").gate_only and not _config().gate_only
     assert _config("--prior-only", "--init", "m.safetensors").prior_only and not _config().prior_only
     assert _config("--mixer-only", "--init", "m.safetensors").mixer_only and not _config().mixer_only
     assert _config("--prior-extremes").generator.prior_extremes and not _config().generator.prior_extremes
+    assert _config("--prior-encoder").generator.prior_encoder and not _config().generator.prior_encoder
     config = _config(*(item for pair in values.items() for item in pair), "--epochs", "2")
     sections = {TrainConfig: config, DataConfig: config.data_config, SynthesisConfig: config.data_config.synthesis,
                 LossConfig: config.loss, NegativeConfig: config.negatives, GeneratorConfig: config.generator}

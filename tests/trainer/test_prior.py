@@ -34,18 +34,32 @@ def test_a_prior_fitted_on_a_trained_model_changes_the_prior_alone(photo_folder:
     base = tmp_path / "base" / "last.safetensors"
     out = tmp_path / "fit"
     assert train(photo_folder, out, "--init", str(base), "--prior-only", "--prior-samples", "24", "--steps", "6",
-                 "--prior-weight", "0.25", "--prior-extremes", "--batch-size", "8", "--identity-fraction", "0.5",
-                 "--progress", "json") == 0
+                 "--prior-weight", "0.25", "--prior-extremes", "--prior-encoder", "--batch-size", "8",
+                 "--identity-fraction", "0.5", "--progress", "json") == 0
     kinds = [e["event"] for e in events(out)]
     assert kinds[0] == "start" and kinds.count("step") == 6 and kinds[-3:] == ["validation", "checkpoint", "done"]
     fitted, _ = load_generator(out / "best.safetensors")
     assert fitted.config.prior and fitted.config.prior_weight == 0.25 and fitted.config.prior_extremes
+    assert fitted.config.prior_encoder
     before, after = load_generator(base)[0].state_dict(), fitted.state_dict()
     assert all(torch.equal(before[name], after[name]) for name in before)
     prior = {name: value for name, value in after.items() if name.startswith("prior.")}
     assert set(after) - set(before) == set(prior)
     assert prior["prior.net.6.weight"].abs().sum() > 0  # it learnt from zero
     assert not torch.equal(prior["prior.input_std"], torch.ones_like(prior["prior.input_std"]))
+
+
+def test_a_fine_tune_keeps_the_prior_and_the_encoder_it_reads(photo_folder: Path, tmp_path: Path) -> None:
+    assert train(photo_folder, tmp_path / "base", "--steps", "1", "--gate") == 0
+    base = tmp_path / "base" / "last.safetensors"
+    assert train(photo_folder, tmp_path / "prior", "--init", str(base), "--prior-only", "--prior-encoder",
+                 "--prior-samples", "8", "--steps", "2") == 0
+    with_prior = tmp_path / "prior" / "best.safetensors"
+    assert train(photo_folder, tmp_path / "tuned", "--init", str(with_prior), "--steps", "2", "--lr", "0.01") == 0
+    before = load_generator(with_prior)[0].state_dict()
+    after = load_generator(tmp_path / "tuned" / "last.safetensors")[0].state_dict()
+    changed = {name for name in before if not torch.equal(before[name], after[name])}
+    assert changed and not any(name.startswith(("prior.", "encoder.")) for name in changed)
 
 
 def test_the_same_seed_fits_the_same_prior(photo_folder: Path, tmp_path: Path) -> None:
