@@ -23,7 +23,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Subset
 
 from engine.checkpoint import CheckpointError, load_generator, save_checkpoint
-from engine.model.generator import SCSCoGenerator, with_gate, with_mixer, with_prior
+from engine.model.generator import SCSCoGenerator, prior_settings, with_gate, with_mixer, with_prior
 from engine.training_protocol import (
     BEST_CHECKPOINT,
     LAST_CHECKPOINT,
@@ -95,10 +95,7 @@ def build_model(config: TrainConfig, device: torch.device) -> tuple[SCSCoGenerat
         elif model.config != config.generator:
             log.info("--init: using the architecture stored in %s", config.init)
         if config.prior_only:
-            generator = config.generator
-            model = with_prior(model, prior_strength=generator.prior_strength, prior_weight=generator.prior_weight,
-                               prior_dead_zone=generator.prior_dead_zone, prior_extremes=generator.prior_extremes,
-                               prior_encoder=generator.prior_encoder)
+            model = with_prior(model, **prior_settings(config.generator))
             log.info("--prior-only: fitting a new statistics prior on the model stored in %s", config.init)
         if config.mixer_only:
             try:

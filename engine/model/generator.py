@@ -528,12 +528,19 @@ def with_gate(model: SCSCoGenerator, kinds: int = 0) -> SCSCoGenerator:
     return _regrown(model, config, replaced, "a gate")
 
 
-def with_prior(model: SCSCoGenerator, **settings: float | bool) -> SCSCoGenerator:
+def with_prior(model: SCSCoGenerator, **settings: float | bool | int) -> SCSCoGenerator:
     """A copy of ``model`` grown an unfitted statistics prior (one it has, and its mixer, are
     replaced), with the ``prior_*`` ``settings`` of :class:`GeneratorConfig` given, for fitting it
     (``trainer.prior``). Until then it predicts no change, so its part of the answer is the composite."""
     config = replace(model.config, prior=True, prior_mixer=False, **settings)
     return _regrown(model, config, ("prior.", "prior_mixer."), "a prior")
+
+
+def prior_settings(config: GeneratorConfig) -> dict[str, float | bool | int]:
+    """``config``'s settings of how a statistics prior is built and applied: what :func:`with_prior`
+    takes (its mixer is grown apart, by :func:`with_mixer`)."""
+    return {field.name: getattr(config, field.name) for field in fields(config)
+            if field.name.startswith("prior_") and field.name != "prior_mixer"}
 
 
 def with_mixer(model: SCSCoGenerator) -> SCSCoGenerator:

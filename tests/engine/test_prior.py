@@ -1,12 +1,16 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
 from engine.classical import lab_image_statistics, lab_statistics
 from engine.color import rgb_to_lab
 from engine.mapping import BlendMapping, GatedMapping
-from engine.model.generator import GeneratorConfig, SCSCoGenerator, with_gate, with_mixer, with_prior
+from engine.model.generator import (
+    GeneratorConfig, SCSCoGenerator, prior_settings, with_gate, with_mixer, with_prior,
+)
 from engine.model.prior import (
     EXTREME_FEATURES, PRIOR_OUTPUTS, STATS_FEATURES, PriorMixer, change_of_statistics, extreme_features, prior_features,
 )
@@ -171,6 +175,16 @@ def test_prior_settings_are_checked() -> None:
         GeneratorConfig(**{**TINY, "head": "rgb"}, prior=True)
     with pytest.raises(ValueError, match="between 0 and 1"):
         GeneratorConfig(**TINY, prior=True, prior_weight=1.5)
+
+
+def test_a_prior_grown_from_a_configuration_takes_every_prior_setting_of_it() -> None:
+    wanted = GeneratorConfig(**TINY, prior_hidden=8, prior_strength=0.25, prior_weight=0.75, prior_dead_zone=0.125,
+                             prior_extremes=True, prior_encoder=True)
+    settings = prior_settings(wanted)
+    assert "prior_mixer" not in settings and settings["prior_dead_zone"] == 0.125
+    grown = with_prior(SCSCoGenerator(GeneratorConfig(**TINY)), **settings)
+    assert grown.config == replace(wanted, prior=True)
+    assert grown.prior.net[0].out_features == 8
 
 
 def test_a_fitted_prior_answers_within_what_it_was_fitted_on() -> None:
