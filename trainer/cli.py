@@ -4,9 +4,9 @@ Exit codes (:mod:`engine.exit_codes`): 0 finished; 130 stopped early by SIGINT/S
 checkpoint is kept); 2 unusable data or settings; 3 unusable checkpoint or device; 1 the run
 failed while training (e.g. a full disk; the message says which checkpoint survives).
 
-Every option but ``--data``, ``--out``, ``--resume`` and ``--progress`` sets one field of a
-configuration dataclass (a row of ``LENGTH`` or ``SETTINGS``): its type and default come from
-that field, so a new setting is a field and a row with its help.
+Every option but ``--data``, ``--out``, ``--paste-from``, ``--resume`` and ``--progress`` sets one
+field of a configuration dataclass (a row of ``LENGTH`` or ``SETTINGS``): its type and default
+come from that field, so a new setting is a field and a row with its help.
 """
 from __future__ import annotations
 
@@ -123,6 +123,9 @@ SETTINGS = (
             "--steps of --batch-size; every other weight stays)"),
     Setting("--prior-samples", TrainConfig, "prior_samples",
             "with --prior-only or --mixer-only: training composites described"),
+    Setting("--pastes", TrainConfig, "pastes",
+            "with --prior-only or --mixer-only: also describe this many objects pasted onto other photos whose "
+            "light matches, each as a composite to leave alone (from the folders --paste-from names)"),
     Setting("--mixer-only", TrainConfig, "mixer_only",
             "with --init of a model with a statistics prior: fit a mixer that chooses, per composite, how much of "
             "the network's and of the prior's corrections to apply (--harm-weight makes a worse foreground cost "
@@ -170,6 +173,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         setting.add_to(length)
     for setting in SETTINGS:
         setting.add_to(parser)
+    parser.add_argument("--paste-from", action="append", default=[], metavar="NAME",
+                        help="with --pastes: a data folder (or prepared source) whose objects are pasted, by its "
+                        "name (repeatable; default: every one)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     parser.add_argument("--progress", choices=PROGRESS_MODES, default="auto",
                         help="bar (terminal), json (JSON lines on stdout), none; auto: bar on a terminal")
@@ -210,6 +216,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         return TrainConfig(
             data=data,
             out=str(args.out),
+            paste_from=tuple(args.paste_from),
             **_settings(args, TrainConfig),
             generator=_generator_config(
                 data_config.size, **_settings(args, GeneratorConfig), gate_kinds=_gate_kinds(args, data)

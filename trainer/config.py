@@ -49,6 +49,8 @@ class TrainConfig(DictConfig):
     prior_only: bool = False  # fit a statistics prior on --init's model alone (trainer.prior)
     prior_samples: int = 16000  # with prior_only or mixer_only: training composites described for the fit
     mixer_only: bool = False  # fit a mixer for the statistics prior of --init's model alone (trainer.prior)
+    pastes: int = 0  # with prior_only or mixer_only: pastes to leave alone described besides (trainer.pastes)
+    paste_from: tuple[str, ...] = ()  # names of the data folders whose objects are pasted; empty: every one
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     negatives: NegativeConfig = field(default_factory=NegativeConfig)
@@ -56,6 +58,7 @@ class TrainConfig(DictConfig):
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data", tuple(self.data))  # a JSON list, from a checkpoint
+        object.__setattr__(self, "paste_from", tuple(self.paste_from))
         if not self.data:
             raise ValueError("at least one --data folder is needed")
         if self.steps is not None and self.epochs is not None:
@@ -76,6 +79,13 @@ class TrainConfig(DictConfig):
                              "it needs --init, and a prior fitted before (--prior-only, in a run of its own)")
         if self.prior_samples < 1:
             raise ValueError(f"prior_samples must be positive, got {self.prior_samples}")
+        if self.pastes < 0:
+            raise ValueError(f"pastes must not be negative, got {self.pastes}")
+        if self.pastes and not (self.prior_only or self.mixer_only):
+            raise ValueError("--pastes are described for a fit of the statistics prior or its mixer: "
+                             "give --prior-only or --mixer-only")
+        if self.paste_from and not self.pastes:
+            raise ValueError("--paste-from names the folders whose objects --pastes takes: give --pastes too")
         if self.gate_by_kind and (self.generator.gate_kinds != len(self.data) or len(self.data) < 2):
             raise ValueError("--gate-by-kind needs --gate, and a data folder per kind (at least two)")
         if self.data_config.size != self.generator.working_size:
@@ -91,7 +101,7 @@ class TrainConfig(DictConfig):
     # Settings that shape the trained weights; a resumed run must agree on all of them.
     RESULT_FIELDS = ("data", "batch_size", "lr", "weight_decay", "warmup_steps", "grad_clip",
                      "generator", "loss", "negatives", "data_config", "gate_only", "gate_by_kind",
-                     "prior_only", "prior_samples", "mixer_only")
+                     "prior_only", "prior_samples", "mixer_only", "pastes", "paste_from")
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> TrainConfig:

@@ -4,7 +4,9 @@ docs/DESIGN.md section 4).
 Both read fixed numbers about a composite, so a fit describes ``prior_samples`` training
 composites once (the network runs once per composite) and then trains the small MLP on those
 descriptions for many passes in large batches: minutes, where the training loop would take hours
-on a CPU. Every other weight stays as the started model has it.
+on a CPU. Every other weight stays as the started model has it. With ``pastes``, objects pasted
+onto other training photos lit alike are described besides, each a composite to leave alone
+(:mod:`trainer.pastes`).
 
 The prior learns the change of the foreground's Lab statistics its real photo needs. The mixer
 learns from the foreground error each mix of the two answers leaves: that error is a quadratic in
@@ -17,7 +19,8 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -36,7 +39,10 @@ from trainer import distributed
 from trainer.config import TrainConfig
 from trainer.dataset import HarmonizationDataset
 from trainer.loop import RunError, build_model, lr_factor, run_datasets, run_metadata, stop_requests
+from trainer.pastes import light_matched_pastes
 from trainer.progress import Reporter
+from trainer.sampling import sample_keys
+from trainer.sources import DataSource
 from trainer.state import RunState
 from trainer.validation import validate
 
@@ -122,18 +128,6 @@ def describe(model: SCSCoGenerator, dataset: HarmonizationDataset, keys: list[tu
     return Descriptions(torch.cat(inputs), torch.cat(truth))
 
 
-def sample_keys(dataset_size: int, samples: int, seed: int) -> list[tuple[int, int]]:
-    """``samples`` ``(epoch, index)`` keys: whole passes over the images in a seeded order, each
-    pass's composites made anew."""
-    generator = torch.Generator().manual_seed(seed)
-    keys: list[tuple[int, int]] = []
-    epoch = 0
-    while len(keys) < samples:
-        keys += [(epoch, int(i)) for i in torch.randperm(dataset_size, generator=generator)]
-        epoch += 1
-    return keys[:samples]
-
-
 class PriorFit:
     """One fit of a model's statistics prior (``prior_only``) or prior mixer (``mixer_only``),
     reported like a training run."""
@@ -154,6 +148,7 @@ class PriorFit:
         self.model.requires_grad_(False)
         self.fitted.requires_grad_(True)
         self.sources, self.train_set, self.val_set = run_datasets(self.config)
+        self.paste_kinds = paste_kinds(self.sources, self.config.paste_from)
         steps_per_pass = max(1, self.config.prior_samples // self.config.batch_size)
         self.total_steps = self.config.steps or self.config.epochs * steps_per_pass
         self.run = RunState()
@@ -182,6 +177,8 @@ class PriorFit:
         with stop_requests() as stop:
             keys = sample_keys(len(self.train_set), self.config.prior_samples, self.config.seed)
             described = describe(self.model, self.train_set, keys, self.config.workers, device, stop)
+            if described is not None and self.config.pastes:
+                described = self._with_pastes(described, stop)
             if described is not None:
                 self._fit(described, stop)
             stopped = bool(stop[0])
@@ -194,6 +191,24 @@ class PriorFit:
                          metrics=self.metrics.get("validation", {}), replicas_identical=True)
         self.reporter.emit(done)
         return done
+
+    def _with_pastes(self, described: Descriptions, stop: list[bool]) -> Descriptions | None:
+        """``described`` and the descriptions of ``pastes`` light-matched pastes (:mod:`trainer.pastes`)."""
+        # The pool's photos keep their own masks: a silhouette's region is no object to paste.
+        pool = HarmonizationDataset(self.train_set.sources, "train",
+                                    replace(self.config.data_config, shape_probability=0.0))
+        log.info("pasting %d objects onto photos lit alike", self.config.pastes)
+        pastes = light_matched_pastes(pool, self.config.pastes, self.paste_kinds, self.config.seed + 1,
+                                      self.config.workers, stop)
+        if pastes is None:
+            return None
+        if len(pastes) < self.config.pastes:
+            log.warning("only %d of %d pastes found: too few objects of the chosen size in the folders --paste-from "
+                        "names", len(pastes), self.config.pastes)
+        extra = describe(self.model, pastes, list(range(len(pastes))), self.config.workers, self.context.device, stop)
+        if extra is None:
+            return None
+        return Descriptions(torch.cat((described.inputs, extra.inputs)), torch.cat((described.truth, extra.truth)))
 
     def _fit(self, described: Descriptions, stop: list[bool]) -> None:
         """Train the prior or the mixer on the descriptions until the last step or ``stop[0]``."""
@@ -244,6 +259,19 @@ class PriorFit:
         self.reporter.emit(ValidationEvent(step=self.run.step, epoch=0, metrics=scores, composite=baseline,
                                            preview=str(preview), best=True))
         self.reporter.emit(CheckpointEvent(step=self.run.step, kind="best", path=str(path)))
+
+
+def paste_kinds(sources: Sequence[DataSource], names: Sequence[str]) -> set[int]:
+    """The indices of the data folders ``names`` among ``sources`` (every one when ``names`` is empty).
+
+    Raises:
+        RunError: a name is none of the folders'.
+    """
+    folders = [Path(source.root).name for source in sources]
+    unknown = sorted(set(names) - set(folders))
+    if unknown:
+        raise RunError(f"--paste-from {', '.join(unknown)}: no such data folder; the folders are {', '.join(folders)}")
+    return {kind for kind, folder in enumerate(folders) if not names or folder in names}
 
 
 def fit_prior(config: TrainConfig, resume: bool = False, progress: str = "auto") -> DoneEvent:

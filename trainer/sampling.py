@@ -7,6 +7,7 @@ uninterrupted run would have seen.
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 
 def steps_per_epoch(dataset_size: int, batch_size: int, world_size: int = 1) -> int:
@@ -31,3 +32,15 @@ def epoch_batches(
     order = np.random.default_rng((seed, epoch)).permutation(dataset_size)
     per_step = order[: steps * batch_size * world_size].reshape(steps, world_size, batch_size)
     return per_step[:, rank].tolist()
+
+
+def sample_keys(dataset_size: int, samples: int, seed: int) -> list[tuple[int, int]]:
+    """``samples`` ``(epoch, index)`` keys: whole passes over the images in a seeded order, each
+    pass's composites made anew."""
+    generator = torch.Generator().manual_seed(seed)
+    keys: list[tuple[int, int]] = []
+    epoch = 0
+    while len(keys) < samples:
+        keys += [(epoch, int(i)) for i in torch.randperm(dataset_size, generator=generator)]
+        epoch += 1
+    return keys[:samples]

@@ -42,7 +42,9 @@ def test_every_setting_reaches_its_field() -> None:
     # Fields that are off unless given; --gate needs the mapping head.
     switches = {"--gate", "--gate-only", "--gate-by-kind", "--prior-only", "--prior-extremes", "--prior-encoder",
                 "--mixer-only"}
-    assert set(values) | switches == {setting.flag for setting in SETTINGS}
+    assert set(values) | switches | {"--pastes"} == {setting.flag for setting in SETTINGS}
+    pasting = _config("--prior-only", "--init", "m.safetensors", "--pastes", "5", "--paste-from", "a", "--paste-from", "b")
+    assert pasting.pastes == 5 and pasting.paste_from == ("a", "b") and _config().pastes == 0
     assert _config("--gate").generator.gate and not _config().generator.gate
     assert _config("--gate", "--gate-only", "--init", "m.safetensors").gate_only and not _config().gate_only
     assert _config("--prior-only", "--init", "m.safetensors").prior_only and not _config().prior_only
@@ -54,7 +56,7 @@ def test_every_setting_reaches_its_field() -> None:
                 LossConfig: config.loss, NegativeConfig: config.negatives, GeneratorConfig: config.generator}
     for setting in SETTINGS:
         value = getattr(sections[setting.config], setting.name)
-        if setting.flag not in switches:
+        if setting.flag not in switches | {"--pastes"}:
             assert value == (setting.parse or type(value))(values[setting.flag]), setting.flag
     assert config.epochs == 2 and config.steps is None
     assert config.seed == 7 and config.init == str(Path("start.safetensors").resolve())

@@ -10,7 +10,7 @@ from engine.checkpoint import load_generator
 from engine.exit_codes import EXIT_INPUT
 from engine.metrics import masked_mse
 from tests.trainer.test_run import events, train
-from trainer.prior import mix_fmse, mix_products, mixer_loss, prior_loss, sample_keys
+from trainer.prior import mix_fmse, mix_products, mixer_loss, prior_loss
 
 
 def test_the_fit_is_scored_by_the_error_left_in_the_foregrounds_statistics() -> None:
@@ -20,13 +20,6 @@ def test_the_fit_is_scored_by_the_error_left_in_the_foregrounds_statistics() -> 
     mean_off = prior_loss(target + torch.tensor([[0.1, 0, 0, 0, 0, 0]]), target, spreads)
     spread_off = prior_loss(target + torch.tensor([[0, 0, 0, 0.1, 0, 0]]), target, spreads)
     assert mean_off == pytest.approx(0.01) and spread_off == pytest.approx((0.1 * 10 / 50) ** 2)
-
-
-def test_composites_are_drawn_in_whole_passes_each_made_anew() -> None:
-    keys = sample_keys(4, 10, seed=1)
-    assert len(keys) == 10 and keys == sample_keys(4, 10, seed=1)
-    assert sorted(i for epoch, i in keys if epoch == 0) == [0, 1, 2, 3]
-    assert [epoch for epoch, _ in keys] == [0] * 4 + [1] * 4 + [2] * 2
 
 
 def test_a_prior_fitted_on_a_trained_model_changes_the_prior_alone(photo_folder: Path, tmp_path: Path) -> None:

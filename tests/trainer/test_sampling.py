@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from trainer.sampling import epoch_batches, steps_per_epoch
+from trainer.sampling import epoch_batches, sample_keys, steps_per_epoch
 
 
 def test_order_depends_only_on_seed_and_epoch() -> None:
@@ -20,3 +20,10 @@ def test_ranks_get_disjoint_shards_of_equal_length() -> None:
 def test_too_few_images_is_explained() -> None:
     with pytest.raises(ValueError, match="batch-size"):
         epoch_batches(3, 4, seed=0, epoch=0)
+
+
+def test_composites_are_drawn_in_whole_passes_each_made_anew() -> None:
+    keys = sample_keys(4, 10, seed=1)
+    assert len(keys) == 10 and keys == sample_keys(4, 10, seed=1)
+    assert sorted(i for epoch, i in keys if epoch == 0) == [0, 1, 2, 3]
+    assert [epoch for epoch, _ in keys] == [0] * 4 + [1] * 4 + [2] * 2
