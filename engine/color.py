@@ -15,6 +15,7 @@ _RGB_TO_XYZ = torch.tensor(
     ]
 )
 _WHITE_D65 = torch.tensor([0.950456, 1.0, 1.088754])
+LUMINANCE_WEIGHTS = (0.2126, 0.7152, 0.0722)  # Rec. 709: a pixel's luminance from its R, G, B
 _EPSILON = 0.008856  # (6/29)^3
 _KAPPA = 7.787  # (29/6)^2 / 3
 

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from engine.color import srgb_to_linear
+from engine.color import LUMINANCE_WEIGHTS, srgb_to_linear
 from trainer.dataset import HarmonizationDataset
 from trainer.sampling import sample_keys
 
@@ -42,7 +42,7 @@ def background_light(real: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         mask: ``(B, 1, S, S)`` foreground weights in ``[0, 1]``.
     """
     linear = srgb_to_linear(real.float().clamp(0, 1)).flatten(2)
-    luminance = 0.2126 * linear[:, 0] + 0.7152 * linear[:, 1] + 0.0722 * linear[:, 2]
+    luminance = (linear * torch.tensor(LUMINANCE_WEIGHTS)[:, None]).sum(dim=1)
     usable = (mask.flatten(1) < 0.5) & (real.amax(dim=1).flatten(1) < _CLIPPED)
     ranked = luminance.masked_fill(~usable, float("nan"))
     threshold = torch.nanquantile(ranked, 1 - BRIGHT_SHARE, dim=1, keepdim=True).nan_to_num(float("inf"))

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.dict_config import DictConfig
-from engine.color import linear_to_srgb, rgb_to_lab, srgb_to_linear
+from engine.color import LUMINANCE_WEIGHTS, linear_to_srgb, rgb_to_lab, srgb_to_linear
 from engine.color_transfer import (
     apply_curves,
     apply_stats_transfer,
@@ -44,7 +44,6 @@ _RETOUCH_REFERENCE_FMSE = 150.0  # typical foreground MSE of a strength-1 retouc
 _MAX_GAIN = {"retouch": 1.5, "transfer": 1.25}  # how far an edit may be amplified to reach its target
 _ATTEMPTS = 4
 _STATS_PIXELS = 16384  # regions are subsampled to about this many pixels for their statistics
-_LUMA = (0.2126, 0.7152, 0.0722)
 _TRANSFER_METHODS = ("lab_stats", "lab_mean", "histogram", "mix")
 _TRANSFER_WEIGHTS = (0.35, 0.15, 0.25, 0.25)
 
@@ -112,7 +111,7 @@ def retouch(real: torch.Tensor, strength: float, rng: np.random.Generator) -> to
         out = out.clamp(0.0, 1.0) ** p["gamma"]
     out = p["black"] + (p["white"] - p["black"]) * out
     if p["saturation"] != 1.0:
-        luma = (out * torch.tensor(_LUMA, dtype=out.dtype).view(3, 1, 1)).sum(0, keepdim=True)
+        luma = (out * torch.tensor(LUMINANCE_WEIGHTS, dtype=out.dtype).view(3, 1, 1)).sum(0, keepdim=True)
         out = luma + (out - luma) * p["saturation"]
     return out.clamp(0.0, 1.0)
 
@@ -308,7 +307,7 @@ def _retouch_params(strength: float, rng: np.random.Generator) -> dict:
     temperature = 0.10 * amount[1] if on[1] else 0.0
     tint = 0.05 * amount[2] if on[1] else 0.0
     gains = np.exp([temperature, tint, -temperature])
-    gains = gains / float(np.dot(gains, _LUMA)) * 2.0**exposure  # white balance keeps luminance
+    gains = gains / float(np.dot(gains, LUMINANCE_WEIGHTS)) * 2.0**exposure  # white balance keeps luminance
     return {
         "gains": gains.tolist(),
         "contrast": float(np.clip(0.25 * amount[3], -0.8, 0.8)) if on[2] else 0.0,
