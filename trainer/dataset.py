@@ -53,6 +53,8 @@ class DataConfig(DictConfig):
         shapes: Folder of RGBA cut-outs whose alphas serve as extra object-shaped masks.
         shape_probability: With ``shapes``: chance that a photo uses a silhouette instead of its
             own mask.
+        photos_only: Items are the real photos, unedited (``composite`` is ``real``), with the same
+            crops and masks as the composites' items: for passes that read only the photos.
     """
 
     size: int = 256
@@ -61,6 +63,7 @@ class DataConfig(DictConfig):
     synthesis: SynthesisConfig = field(default_factory=SynthesisConfig)
     shapes: str | None = None
     shape_probability: float = 0.5
+    photos_only: bool = False
 
     def __post_init__(self) -> None:
         if self.size < 8:
@@ -133,7 +136,7 @@ class HarmonizationDataset(Dataset):
         if sample.mask_source == "iharmony4":
             image = read_image(sample.real)
             real = to_float(image.rgb)
-            composite = to_float(read_image(sample.composite).rgb)
+            composite = real if self.config.photos_only else to_float(read_image(sample.composite).rgb)
             if composite.shape != real.shape:
                 raise _UnusableSample(f'composite "{sample.composite}" is not the size of "{sample.real}"')
             mask = own_mask(sample, image)
@@ -154,8 +157,10 @@ class HarmonizationDataset(Dataset):
             (real,) = _geometry([real], None, rng, train, self.config.size)
         if mask is None:
             mask = self._generated_mask(rng)
-        reference = self._reference(i, source, sample, rng) if labelled else None
         mask_t, real_t = _to_tensor(mask), _to_tensor(real)
+        if self.config.photos_only:
+            return {"composite": real_t, "mask": mask_t, "real": real_t}
+        reference = self._reference(i, source, sample, rng) if labelled else None
         synthesis = self.config.synthesis
         if reference is not None:
             synthesis = replace(synthesis, retouch_probability=0.0)  # the choice was made here

@@ -91,7 +91,8 @@ def light_matched_pastes(dataset: HarmonizationDataset, count: int, kinds: set[i
     """Up to ``count`` pastes of objects from the data folders ``kinds`` (their indices in
     ``dataset.sources``), each onto the photo of a pool of ``POOL_PER_PASTE * count`` items whose
     background is lit most alike; None when ``stop[0]`` was set on the way. ``dataset`` should
-    give photos their own masks."""
+    give photos their own masks; only its real photos are read (``DataConfig.photos_only`` skips
+    making the composites)."""
     keys = sample_keys(len(dataset), POOL_PER_PASTE * count, seed)
     loader = DataLoader(Subset(dataset, keys), batch_size=_BATCH, num_workers=workers)
     lights, areas, item_kinds = [], [], []

@@ -98,6 +98,23 @@ def test_same_seed_epoch_index_gives_identical_items(manifest_root: Path) -> Non
     assert all(_same(first[3, i], second[3, i]) for i in range(len(first)))
 
 
+def test_photos_only_items_are_the_unedited_photos_of_the_same_crops(
+    manifest_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    edited = HarmonizationDataset([discover(manifest_root)], "train", DataConfig(size=SIZE))
+    expected = [edited[2, i] for i in range(len(edited))]
+
+    def no_synthesis(*args: object) -> torch.Tensor:
+        raise AssertionError("a photos-only item was synthesised")
+
+    monkeypatch.setattr(dataset_module, "synthesize", no_synthesis)
+    photos = HarmonizationDataset([discover(manifest_root)], "train", DataConfig(size=SIZE, photos_only=True))
+    for index, want in enumerate(expected):
+        item = photos[2, index]
+        assert torch.equal(item["real"], want["real"]) and torch.equal(item["mask"], want["mask"])
+        assert torch.equal(item["composite"], item["real"])
+
+
 @pytest.fixture
 def several_threads() -> Iterator[None]:
     saved = torch.get_num_threads()
@@ -166,6 +183,8 @@ def test_iharmony4_items_use_the_real_composites(tmp_path: Path) -> None:
         assert torch.allclose(item["composite"][:, inside], torch.tensor(PASTED)[:, None], atol=0.02)
         assert torch.allclose(item["composite"][:, outside], torch.tensor(RIGHT)[:, None], atol=0.02)
         assert torch.allclose(item["real"][:, inside], torch.tensor(LEFT)[:, None], atol=0.02)
+    photos = HarmonizationDataset([discover(root, val_fraction=0.0)], "train", DataConfig(size=SIZE, photos_only=True))
+    assert all(torch.equal(photos[i]["composite"], photos[i]["real"]) for i in range(len(photos)))
 
 
 def test_transfer_references_come_from_the_same_category(
