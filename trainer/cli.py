@@ -24,7 +24,7 @@ from engine.cli import MODEL_FAILURE
 from engine.devices import DEVICE_CHOICES
 from engine.dict_config import DictConfig
 from engine.exit_codes import EXIT_FAILED, EXIT_INPUT, EXIT_OK, EXIT_STOPPED, Failure
-from engine.model.generator import BASES, HEADS, GeneratorConfig
+from engine.model.generator import BASES, HEADS, GeneratorConfig, prior_settings
 from engine.training_protocol import JSON_PROGRESS, LAST_CHECKPOINT, DoneEvent, event_line
 from trainer.config import TrainConfig
 from trainer.dataset import DataConfig
@@ -211,6 +211,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     # Absolute paths, so a run resumes the same from any working directory; a prepared cache
     # stands for its sub-folders.
     data = tuple(str(p.resolve()) for p in expand_data(args.data, args.size))
+    _check_prior_settings(args)
     try:
         data_config = DataConfig(**_settings(args, DataConfig), synthesis=SynthesisConfig(**_settings(args, SynthesisConfig)))
         return TrainConfig(
@@ -227,6 +228,23 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         )
     except ValueError as error:
         raise RunError(str(error)) from error
+
+
+def _check_prior_settings(args: argparse.Namespace) -> None:
+    """A statistics prior's settings take effect when it is fitted; any other run would drop them
+    without a word (a ``--mixer-only`` fit keeps the started model's).
+
+    Raises:
+        RunError: a prior setting differs from its default without ``--prior-only``.
+    """
+    if args.prior_only:
+        return
+    default = GeneratorConfig()
+    given = [s.flag for s in SETTINGS if s.config is GeneratorConfig and s.name in prior_settings(default)
+             and getattr(args, s.dest) != getattr(default, s.name)]
+    if given:
+        raise RunError(f"{', '.join(given)}: the statistics prior's settings are made when it is fitted; give "
+                       "--prior-only (with --init), or leave them out (a --mixer-only fit keeps the started model's)")
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -49,9 +49,10 @@ def test_every_setting_reaches_its_field() -> None:
     assert _config("--gate", "--gate-only", "--init", "m.safetensors").gate_only and not _config().gate_only
     assert _config("--prior-only", "--init", "m.safetensors").prior_only and not _config().prior_only
     assert _config("--mixer-only", "--init", "m.safetensors").mixer_only and not _config().mixer_only
-    assert _config("--prior-extremes").generator.prior_extremes and not _config().generator.prior_extremes
-    assert _config("--prior-encoder").generator.prior_encoder and not _config().generator.prior_encoder
-    config = _config(*(item for pair in values.items() for item in pair), "--epochs", "2")
+    fit = ("--prior-only", "--init", "m.safetensors")
+    assert _config(*fit, "--prior-extremes").generator.prior_extremes and not _config().generator.prior_extremes
+    assert _config(*fit, "--prior-encoder").generator.prior_encoder and not _config().generator.prior_encoder
+    config = _config(*(item for pair in values.items() for item in pair), "--prior-only", "--epochs", "2")
     sections = {TrainConfig: config, DataConfig: config.data_config, SynthesisConfig: config.data_config.synthesis,
                 LossConfig: config.loss, NegativeConfig: config.negatives, GeneratorConfig: config.generator}
     for setting in SETTINGS:
@@ -60,6 +61,13 @@ def test_every_setting_reaches_its_field() -> None:
             assert value == (setting.parse or type(value))(values[setting.flag]), setting.flag
     assert config.epochs == 2 and config.steps is None
     assert config.seed == 7 and config.init == str(Path("start.safetensors").resolve())
+
+
+def test_prior_settings_without_a_prior_fit_are_refused_not_dropped() -> None:
+    for run in ((), ("--mixer-only", "--init", "m.safetensors")):
+        with pytest.raises(RunError, match="--prior-dead-zone, --prior-encoder: the statistics prior's settings"):
+            _config(*run, "--prior-dead-zone", "0.025", "--prior-encoder")
+    assert _config("--mixer-only", "--init", "m.safetensors").mixer_only  # defaults are not settings given
 
 
 def test_a_gate_by_kind_has_one_kind_per_data_folder_and_needs_two() -> None:
