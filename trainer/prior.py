@@ -195,7 +195,7 @@ class PriorFit:
     def _with_pastes(self, described: Descriptions, stop: list[bool]) -> Descriptions | None:
         """``described`` and the descriptions of ``pastes`` light-matched pastes (:mod:`trainer.pastes`)."""
         # The pool's photos keep their own masks: a silhouette's region is no object to paste.
-        pool = HarmonizationDataset(self.train_set.sources, "train",
+        pool = HarmonizationDataset(self.sources, "train",
                                     replace(self.config.data_config, shape_probability=0.0, photos_only=True))
         log.info("pasting %d objects onto photos lit alike", self.config.pastes)
         pastes = light_matched_pastes(pool, self.config.pastes, self.paste_kinds, self.config.seed + 1,
