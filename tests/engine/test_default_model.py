@@ -22,8 +22,8 @@ IDENTITY_PHOTO_MEDIAN_FMSE = 30.0
 # What it must still do for recoloured ones: the share of the error it may leave, for one cast
 # and over several.
 RECOLOUR_MEDIAN_KEPT = 0.97
-RECOLOURED_MEDIAN_KEPT = 0.9
-RECOLOURED_MEAN_KEPT = 0.8
+OBJECT_CASTS_MEDIAN_KEPT = 0.9
+OBJECT_CASTS_MEAN_KEPT = 0.8
 CAST_EACH_KEPT = 0.9
 CAST_TOTAL_KEPT = 0.6
 
@@ -133,4 +133,4 @@ def test_recoloured_objects_are_pulled_back() -> None:
             result = harmonize_array(harmonizer, composite, mask)
             kept[name, number] = _fmse(result, rgb, mask) / _fmse(composite, rgb, mask)
     shares = np.array(list(kept.values()))
-    assert np.median(shares) < RECOLOURED_MEDIAN_KEPT and shares.mean() < RECOLOURED_MEAN_KEPT, kept
+    assert np.median(shares) < OBJECT_CASTS_MEDIAN_KEPT and shares.mean() < OBJECT_CASTS_MEAN_KEPT, kept
