@@ -26,6 +26,7 @@ from engine.dict_config import DictConfig
 from engine.exit_codes import EXIT_FAILED, EXIT_INPUT, EXIT_OK, EXIT_STOPPED, Failure
 from engine.model.generator import BASES, HEADS, GeneratorConfig, prior_settings
 from engine.training_protocol import JSON_PROGRESS, LAST_CHECKPOINT, DoneEvent, event_line
+from trainer import distributed
 from trainer.config import TrainConfig
 from trainer.dataset import DataConfig
 from trainer.loop import RunError, train
@@ -264,4 +265,7 @@ def run_train(args: argparse.Namespace) -> int:
             print(event_line(stopped), flush=True)
         print("stopped before training began; nothing was written", file=sys.stderr)
         return EXIT_STOPPED
-    return EXIT_STOPPED if result.stopped else EXIT_OK
+    code = EXIT_STOPPED if result.stopped else EXIT_OK
+    if distributed.launched_as_replica():
+        distributed.leave(code)
+    return code
