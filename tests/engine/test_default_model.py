@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from engine.data_location import data_path
-from engine.harmonizer import DEFAULT_CHECKPOINT, NetworkHarmonizer, load_harmonizer
+from engine.harmonizer import DEFAULT_CHECKPOINT, Harmonizer, NetworkHarmonizer, load_harmonizer
 from engine.metrics import image_metrics
 from engine.imageio import read_image, read_mask
 from engine.pipeline import harmonize_array
@@ -114,23 +114,22 @@ OBJECT_CASTS = {
 }
 
 
+def _error_kept(harmonizer: Harmonizer, rgb: np.ndarray, mask: np.ndarray, cast: str) -> float:
+    """The share of a cast's foreground error that harmonizing the recoloured photo leaves."""
+    composite = _recolour(rgb, mask, *OBJECT_CASTS[cast])
+    return _fmse(harmonize_array(harmonizer, composite, mask), rgb, mask) / _fmse(composite, rgb, mask)
+
+
 def test_a_darkened_object_is_mostly_pulled_back() -> None:
     harmonizer = load_harmonizer("default", "cpu")
-    ratios = []
-    for rgb, mask in _held_out_object_photos():
-        composite = _recolour(rgb, mask, *OBJECT_CASTS["dark and blue"])
-        ratios.append(_fmse(harmonize_array(harmonizer, composite, mask), rgb, mask) / _fmse(composite, rgb, mask))
+    ratios = [_error_kept(harmonizer, rgb, mask, "dark and blue") for rgb, mask in _held_out_object_photos()]
     assert np.median(ratios) < RECOLOUR_MEDIAN_KEPT, ratios
 
 
 def test_recoloured_objects_are_pulled_back() -> None:
     harmonizer = load_harmonizer("default", "cpu")
     photos = _held_out_object_photos()
-    kept = {}
-    for name, (gain, gamma) in OBJECT_CASTS.items():
-        for number, (rgb, mask) in enumerate(photos):
-            composite = _recolour(rgb, mask, gain, gamma)
-            result = harmonize_array(harmonizer, composite, mask)
-            kept[name, number] = _fmse(result, rgb, mask) / _fmse(composite, rgb, mask)
+    kept = {(cast, number): _error_kept(harmonizer, rgb, mask, cast)
+            for cast in OBJECT_CASTS for number, (rgb, mask) in enumerate(photos)}
     shares = np.array(list(kept.values()))
     assert np.median(shares) < OBJECT_CASTS_MEDIAN_KEPT and shares.mean() < OBJECT_CASTS_MEAN_KEPT, kept
